@@ -1,0 +1,57 @@
+// The `vm` command tree. Every failure ends as one line on stderr and a non-zero exit code.
+import { Command, CommanderError } from "@commander-js/extra-typings";
+import tab from "@bomb.sh/tab/commander";
+import type { Command as PlainCommand } from "commander";
+import { VERSION } from "../version.ts";
+import { CliError } from "./errors.ts";
+import { pkgCommand } from "./pkg.ts";
+
+export function buildProgram(): Command {
+  const program = new Command("vm")
+    .description("developer VMs, and a package registry on the host that every VM installs from")
+    .version(VERSION, "-V, --version", "print the version");
+  program.addCommand(pkgCommand());
+  forEachCommand(program, (command) =>
+    command
+      .helpOption("-h, --help", "show help")
+      .exitOverride()
+      .showSuggestionAfterError(true)
+      .configureOutput({ outputError: (message, write) => write(oneLine(message) + "\n") }));
+  program.addHelpText(
+    "after",
+    "\nExamples:\n  vm pkg start\n  vm pkg status\n  source <(vm completions bash)",
+  );
+  // Added last: it walks the finished tree. The cast is needed because tab is typed against
+  // plain commander while the tree uses the extra-typings flavour of the same classes.
+  tab(program as unknown as PlainCommand, { completionCommandName: "completions" });
+  return program;
+}
+
+/** Settings commander does not pass on to commands added with addCommand. */
+function forEachCommand(command: Command, apply: (command: Command) => void): void {
+  apply(command);
+  for (const child of command.commands) forEachCommand(child as Command, apply);
+}
+
+/** Runs the CLI and returns the process exit code. */
+export async function runCli(args: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    if (error instanceof CliError) {
+      if (error.message) console.error(`vm: error: ${error.message}`);
+      return error.exitCode;
+    }
+    console.error(`vm: error: ${oneLine(error instanceof Error ? error.message : String(error))}`);
+    return 1;
+  }
+}
+
+/** Commander's messages span lines ("error: …\n(Did you mean …?)"); keep them to one. */
+function oneLine(message: string): string {
+  const text = message.trim().replace(/\s*\n\s*/g, " ").replace(/^error: /, "");
+  return `vm: error: ${text}`;
+}

@@ -1,0 +1,39 @@
+// Parsers for typed command-line options; each throws commander's InvalidArgumentError, which
+// becomes one clear error line.
+import { InvalidArgumentError } from "@commander-js/extra-typings";
+
+export function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) {
+    throw new InvalidArgumentError("must be a port number from 1 to 65535");
+  }
+  return port;
+}
+
+export function parseSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(seconds)) {
+    throw new InvalidArgumentError("must be a number of seconds, e.g. 300");
+  }
+  return seconds;
+}
+
+export function parseHttpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError("must be an http(s) URL, e.g. https://registry.npmjs.org");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new InvalidArgumentError("must be an http(s) URL");
+  }
+  return value.replace(/\/+$/, "");
+}
+
+export function parseHost(value: string): string {
+  if (!/^[A-Za-z0-9.:-]+$/.test(value)) {
+    throw new InvalidArgumentError("must be an IP address or host name, e.g. 127.0.0.1");
+  }
+  return value;
+}

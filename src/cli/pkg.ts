@@ -1,0 +1,189 @@
+// `vm pkg …`: the package registry commands. Output and argument handling only; the work is in
+// src/daemon and src/registry.
+import { Command } from "@commander-js/extra-typings";
+import { defaultDataDir } from "../config/paths.ts";
+import { findServer } from "../daemon/server_record.ts";
+import { runForeground, startBackground, stopServer } from "../daemon/lifecycle.ts";
+import {
+  DEFAULT_HOST,
+  DEFAULT_METADATA_TTL_SECONDS,
+  DEFAULT_NPM_UPSTREAM,
+  DEFAULT_PORT,
+  type RegistryStatus,
+} from "../registry/server.ts";
+import { CliError } from "./errors.ts";
+import { formatBytes, formatDuration, formatRatio } from "./format.ts";
+import { parseHost, parseHttpUrl, parsePort, parseSeconds } from "./options.ts";
+
+const DATA_HELP = "registry data directory (default: $XDG_DATA_HOME/vm/pkg)";
+
+export function pkgCommand(): Command {
+  const pkg = new Command("pkg")
+    .description("the package registry on this host (npm today; PyPI and cargo to come)");
+
+  pkg.command("start")
+    .description("start the registry (in the background unless --foreground)")
+    .option("-p, --port <port>", "port to listen on", parsePort, DEFAULT_PORT)
+    .option(
+      "--host <addr>",
+      "address to listen on (0.0.0.0 means every interface)",
+      parseHost,
+      DEFAULT_HOST,
+    )
+    .option("--data <dir>", DATA_HELP)
+    .option("--foreground", "run in this terminal until Ctrl-C")
+    .option("--npm-upstream <url>", "upstream npm registry", parseHttpUrl, DEFAULT_NPM_UPSTREAM)
+    .option(
+      "--ttl <seconds>",
+      "how long cached metadata is fresh",
+      parseSeconds,
+      DEFAULT_METADATA_TTL_SECONDS,
+    )
+    .option("--log-requests", "log one line per request")
+    .addHelpText("after", "\nExamples:\n  vm pkg start\n  vm pkg start --foreground --port 4873")
+    .action(async (options) => {
+      const dataDir = options.data ?? defaultDataDir();
+      const found = await findServer(dataDir);
+      if (found.state !== "stopped") {
+        console.log(`vm pkg: already running at ${found.record.url} (pid ${found.record.pid})`);
+        return;
+      }
+      const registryOptions = {
+        dataDir,
+        hostname: options.host,
+        port: options.port,
+        npmUpstream: options.npmUpstream,
+        metadataTtlSeconds: options.ttl,
+        logRequests: options.logRequests ?? false,
+      };
+      if (options.foreground) {
+        await runForeground(registryOptions).catch((error) => {
+          throw new CliError((error as Error).message);
+        });
+        return;
+      }
+      assertPortFree(options.host, options.port);
+      const args = [
+        `--port=${options.port}`,
+        `--host=${options.host}`,
+        `--data=${dataDir}`,
+        `--npm-upstream=${options.npmUpstream}`,
+        `--ttl=${options.ttl}`,
+        ...(options.logRequests ? ["--log-requests"] : []),
+      ];
+      try {
+        const { record, logFile } = await startBackground(dataDir, args);
+        console.log(`vm pkg: registry running at ${record.url} (pid ${record.pid})`);
+        console.log(`  npm:  npm config set registry ${record.url}/npm/`);
+        console.log(`  log:  ${logFile}`);
+      } catch (error) {
+        throw new CliError(`could not start the registry: ${(error as Error).message}`);
+      }
+    });
+
+  pkg.command("stop")
+    .description("stop the registry, letting in-flight downloads finish")
+    .option("--data <dir>", DATA_HELP)
+    .option("--timeout <seconds>", "how long to wait before killing it", parseSeconds, 30)
+    .action(async (options) => {
+      const dataDir = options.data ?? defaultDataDir();
+      const found = await findServer(dataDir);
+      if (found.state === "stopped") {
+        console.log("vm pkg: not running");
+        return;
+      }
+      const outcome = await stopServer(dataDir, found.record, options.timeout * 1000);
+      console.log(
+        outcome === "stopped"
+          ? `vm pkg: stopped (pid ${found.record.pid})`
+          : `vm pkg: did not stop within ${options.timeout}s; killed pid ${found.record.pid}`,
+      );
+    });
+
+  pkg.command("status")
+    .description("show whether the registry runs, and its cache and traffic figures")
+    .option("--data <dir>", DATA_HELP)
+    .option("--json", "print JSON for scripts")
+    .addHelpText("after", "\nExit status: 0 when running, 3 when not running.")
+    .action(async (options) => {
+      const dataDir = options.data ?? defaultDataDir();
+      const found = await findServer(dataDir);
+      if (found.state !== "running") {
+        const reason = found.state === "unresponsive"
+          ? `pid ${found.record.pid} does not answer at ${found.record.url}`
+          : undefined;
+        if (options.json) {
+          console.log(JSON.stringify({ running: false, dataDir, reason: reason ?? null }));
+        } else {
+          console.log(`vm pkg: not running${reason ? ` (${reason})` : ""}`);
+        }
+        throw new CliError("", 3);
+      }
+      const status = await fetchStatus(found.record.url);
+      if (options.json) {
+        console.log(JSON.stringify({ running: true, ...status }, null, 2));
+        return;
+      }
+      printStatus(status);
+    });
+
+  return pkg;
+}
+
+async function fetchStatus(url: string): Promise<RegistryStatus> {
+  try {
+    const response = await fetch(`${url}/-/status`, { signal: AbortSignal.timeout(5000) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return await response.json();
+  } catch (error) {
+    throw new CliError(
+      `the registry at ${url} did not report its status: ${(error as Error).message}`,
+    );
+  }
+}
+
+function printStatus(status: RegistryStatus): void {
+  const ecosystems = Object.entries(status.ecosystems);
+  const sum = (pick: (c: RegistryStatus["ecosystems"][string]) => number) =>
+    ecosystems.reduce((total, [, counters]) => total + pick(counters), 0);
+  const hits = sum((c) => c.cacheHits);
+  const misses = sum((c) => c.cacheMisses);
+  const rows: [string, string][] = [
+    ["URL", status.url],
+    ["PID", String(status.pid)],
+    ["Uptime", formatDuration(status.uptimeSeconds)],
+    ["Data dir", status.dataDir],
+    ["Cached", `${sum((c) => c.packages)} packages, ${formatBytes(status.cache.bytes)} on disk`],
+    ["Hit ratio", `${formatRatio(hits, misses)} (${hits} hits, ${misses} misses)`],
+    ["Served", `${formatBytes(sum((c) => c.servedBytes))} to clients`],
+    [
+      "Upstream",
+      `${formatBytes(sum((c) => c.upstreamBytes))} in ${sum((c) => c.upstreamRequests)} requests`,
+    ],
+  ];
+  console.log("vm pkg: running");
+  for (const [label, value] of rows) console.log(`  ${(label + ":").padEnd(11)} ${value}`);
+  for (const [name, c] of ecosystems) {
+    console.log(
+      `  ${(name + ":").padEnd(11)} ${c.packages} packages, ${c.requests} requests, ` +
+        `${formatRatio(c.cacheHits, c.cacheMisses)} hits, ${formatBytes(c.upstreamBytes)} upstream`,
+    );
+  }
+}
+
+function assertPortFree(hostname: string, port: number): void {
+  try {
+    const listener = Deno.listen({ hostname, port });
+    listener.close();
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new CliError(
+        `port ${port} on ${hostname} is already in use (choose another with --port)`,
+      );
+    }
+    if (error instanceof Deno.errors.AddrNotAvailable) {
+      throw new CliError(`cannot listen on ${hostname}: no such address on this machine`);
+    }
+    throw error;
+  }
+}

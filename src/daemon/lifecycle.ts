@@ -1,0 +1,152 @@
+// Starting the registry in the foreground or as a background process, and stopping it.
+import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { dataLayout } from "../config/paths.ts";
+import { consoleLogger } from "../registry/logger.ts";
+import { type RegistryOptions, startRegistry } from "../registry/server.ts";
+import { VERSION } from "../version.ts";
+import { selfCommand } from "./self_command.ts";
+import {
+  findServer,
+  isProcessAlive,
+  removeServerRecord,
+  type ServerRecord,
+  writeServerRecord,
+} from "./server_record.ts";
+
+export interface ForegroundOptions extends RegistryOptions {
+  logRequests: boolean;
+  /** Called once the server listens and its record is written. */
+  onReady?(record: ServerRecord): void;
+}
+
+/** Runs the registry in this process until SIGINT/SIGTERM, then shuts it down gracefully. */
+export async function runForeground(options: ForegroundOptions): Promise<void> {
+  const log = consoleLogger({ requests: options.logRequests });
+  const registry = await startRegistry({ ...options, logger: log });
+  const record: ServerRecord = {
+    pid: Deno.pid,
+    url: registry.url,
+    hostname: registry.hostname,
+    port: registry.port,
+    startedAt: new Date().toISOString(),
+    version: VERSION,
+  };
+  await writeServerRecord(options.dataDir, record);
+  if (registry.hostname === "0.0.0.0" || registry.hostname === "::") {
+    log.warn(
+      `listening on ALL interfaces (${registry.hostname}): anyone who can reach this host can use the registry`,
+    );
+  }
+  log.info(`vm pkg ${VERSION} listening on ${registry.url} (data: ${options.dataDir})`);
+  options.onReady?.(record);
+
+  const stop = (signal: string) => {
+    log.info(`${signal} received: finishing in-flight requests and downloads`);
+    void registry.shutdown();
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const listeners = signals.map((signal) => {
+    const listener = () => stop(signal);
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
+  try {
+    await registry.finished;
+  } finally {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+    await removeServerRecord(options.dataDir, Deno.pid);
+    log.info("stopped");
+  }
+}
+
+export interface BackgroundStartResult {
+  record: ServerRecord;
+  logFile: string;
+}
+
+/**
+ * Re-runs `vm pkg start --foreground` as a detached process whose output goes to server.log,
+ * and waits until it answers on its health endpoint.
+ */
+export async function startBackground(
+  dataDir: string,
+  foregroundArgs: string[],
+  timeoutMs = 20_000,
+): Promise<BackgroundStartResult> {
+  const layout = dataLayout(dataDir);
+  await Deno.mkdir(dataDir, { recursive: true });
+  const logStart = await fileSize(layout.log);
+  const { command, args } = selfCommand(["pkg", "start", "--foreground", ...foregroundArgs]);
+  const fd = openSync(layout.log, "a");
+  let pid: number | undefined;
+  try {
+    const child = spawn(command, args, { detached: true, stdio: ["ignore", fd, fd] });
+    pid = child.pid;
+    child.unref();
+  } finally {
+    closeSync(fd);
+  }
+  if (pid === undefined) throw new Error(`could not start ${command}`);
+
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const found = await findServer(dataDir);
+    if (found.state === "running" && found.record.pid === pid) {
+      return { record: found.record, logFile: layout.log };
+    }
+    if (!isProcessAlive(pid)) {
+      throw new Error(await lastLogError(layout.log, logStart) ?? "the server exited at start");
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`the server did not answer within ${timeoutMs / 1000}s; see ${layout.log}`);
+}
+
+/** Sends SIGTERM and waits for the process to exit; SIGKILL after the timeout. */
+export async function stopServer(
+  dataDir: string,
+  record: ServerRecord,
+  timeoutMs: number,
+): Promise<"stopped" | "killed"> {
+  try {
+    Deno.kill(record.pid, "SIGTERM");
+  } catch {
+    // Already gone.
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isProcessAlive(record.pid)) {
+      await removeServerRecord(dataDir, record.pid);
+      return "stopped";
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  try {
+    Deno.kill(record.pid, "SIGKILL");
+  } catch {
+    // Exited just now.
+  }
+  await removeServerRecord(dataDir, record.pid);
+  return "killed";
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await Deno.stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** The last error line the child wrote to the log since we started it. */
+async function lastLogError(logFile: string, from: number): Promise<string | undefined> {
+  try {
+    const text = (await Deno.readTextFile(logFile)).slice(from);
+    const lines = text.split("\n").map((line) => line.trim()).filter(Boolean);
+    const error = lines.reverse().find((line) => /error/i.test(line)) ?? lines[0];
+    return error?.replace(/^\S+Z\s+error\s+/, "").replace(/^vm: error: /, "");
+  } catch {
+    return undefined;
+  }
+}

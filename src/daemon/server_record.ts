@@ -1,0 +1,89 @@
+// The running server writes server.json into its data dir (pid, URL, start time) and removes it
+// when it stops. CLI commands find the server through it; a record whose process is gone or that
+// does not answer is stale and gets cleaned up.
+import { dataLayout } from "../config/paths.ts";
+
+export interface ServerRecord {
+  pid: number;
+  url: string;
+  hostname: string;
+  port: number;
+  startedAt: string;
+  version: string;
+}
+
+export async function readServerRecord(dataDir: string): Promise<ServerRecord | undefined> {
+  try {
+    const record = JSON.parse(await Deno.readTextFile(dataLayout(dataDir).serverFile));
+    if (typeof record?.pid === "number" && typeof record?.url === "string") return record;
+  } catch {
+    // Missing or unreadable (a crash mid-write cannot happen: it is written by rename).
+  }
+  return undefined;
+}
+
+export async function writeServerRecord(dataDir: string, record: ServerRecord): Promise<void> {
+  const path = dataLayout(dataDir).serverFile;
+  const temp = `${path}.${Deno.pid}.tmp`;
+  await Deno.writeTextFile(temp, JSON.stringify(record, null, 2) + "\n");
+  await Deno.rename(temp, path);
+}
+
+/** Removes the record, but only if it still belongs to `pid` (a newer server may own it). */
+export async function removeServerRecord(dataDir: string, pid: number): Promise<void> {
+  const current = await readServerRecord(dataDir);
+  if (current && current.pid !== pid) return;
+  await Deno.remove(dataLayout(dataDir).serverFile).catch(() => {});
+}
+
+/** Whether `pid` is a live `vm pkg start` process (not a zombie, not a reused pid). */
+export function isProcessAlive(pid: number): boolean {
+  if (Deno.build.os === "linux") {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      // A zombie has exited; only its parent has not collected it yet.
+      if (/^\d+ \(.*\) Z /.test(stat)) return false;
+      return Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes("\0pkg\0start\0");
+    } catch {
+      return false;
+    }
+  }
+  try {
+    return new Deno.Command("kill", { args: ["-0", String(pid)], stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+/** Asks a server for its health; returns the pid it reports, or undefined when it does not answer. */
+export async function probeHealth(url: string, timeoutMs = 1000): Promise<number | undefined> {
+  try {
+    const response = await fetch(`${url}/-/health`, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = await response.json();
+    return response.ok && typeof body.pid === "number" ? body.pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export type ServerState =
+  | { state: "running"; record: ServerRecord }
+  | { state: "stopped" }
+  | { state: "unresponsive"; record: ServerRecord };
+
+/** Finds the server of a data dir, cleaning up a stale record on the way. */
+export async function findServer(dataDir: string): Promise<ServerState> {
+  const record = await readServerRecord(dataDir);
+  if (!record) return { state: "stopped" };
+  if (!isProcessAlive(record.pid)) {
+    await removeServerRecord(dataDir, record.pid);
+    return { state: "stopped" };
+  }
+  const pid = await probeHealth(record.url);
+  if (pid === record.pid) return { state: "running", record };
+  if (pid === undefined) return { state: "unresponsive", record };
+  // Someone else answers on that address: the pid in the record was reused by another process.
+  await removeServerRecord(dataDir, record.pid);
+  return { state: "stopped" };
+}

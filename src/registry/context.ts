@@ -1,0 +1,51 @@
+// The shared machinery one ecosystem needs; each ecosystem gets its own counters, upstream
+// client and caches, built on the one store.
+import type { BlobStore } from "../store/blob_store.ts";
+import type { RenderedDocuments } from "../store/rendered_documents.ts";
+import { UpstreamClient, type UpstreamTimeouts } from "../upstream/http_client.ts";
+import { MetadataCache } from "../upstream/metadata_cache.ts";
+import { VerifiedDownloads } from "../upstream/verified_download.ts";
+import type { Logger } from "./logger.ts";
+import type { EcosystemStats, Stats } from "./stats.ts";
+
+export interface SharedServices {
+  kv: Deno.Kv;
+  blobs: BlobStore;
+  rendered: RenderedDocuments;
+  stats: Stats;
+  log: Logger;
+  metadataTtlMs: number;
+  timeouts: UpstreamTimeouts;
+  /** host:port used in URLs when a request's Host header is unusable. */
+  fallbackHost: string;
+}
+
+export interface EcosystemContext {
+  name: string;
+  kv: Deno.Kv;
+  blobs: BlobStore;
+  rendered: RenderedDocuments;
+  stats: EcosystemStats;
+  upstream: UpstreamClient;
+  metadata: MetadataCache;
+  downloads: VerifiedDownloads;
+  log: Logger;
+  fallbackHost: string;
+}
+
+export function ecosystemContext(shared: SharedServices, name: string): EcosystemContext {
+  const stats = shared.stats.for(name);
+  const upstream = new UpstreamClient(stats, shared.timeouts);
+  return {
+    name,
+    kv: shared.kv,
+    blobs: shared.blobs,
+    rendered: shared.rendered,
+    stats,
+    upstream,
+    metadata: new MetadataCache(shared.kv, upstream, shared.metadataTtlMs),
+    downloads: new VerifiedDownloads(shared.blobs, upstream),
+    log: shared.log,
+    fallbackHost: shared.fallbackHost,
+  };
+}

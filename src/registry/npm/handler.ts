@@ -1,0 +1,299 @@
+// The npm protocol under /npm/: packuments (full and abbreviated), tarballs, ping and audit.
+// Storage, upstream fetching and freshness are the shared ones; this file only speaks npm.
+import type { EcosystemContext } from "../context.ts";
+import { acceptsGzip, baseUrlFor, errorResponse, fileResponse, jsonResponse } from "../http.ts";
+import { type ExpectedDigest, parseIntegrity } from "../../store/hashing.ts";
+import { UpstreamStatusError, UpstreamUnavailableError } from "../../upstream/errors.ts";
+import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
+import { type NpmRoute, parseNpmPath, upstreamNamePath } from "./names.ts";
+import { InvalidPackumentError, processPackument, type TarballRef } from "./packument.ts";
+import type { StoredFile } from "../../upstream/verified_download.ts";
+
+export interface NpmOptions {
+  /** e.g. https://registry.npmjs.org (no trailing slash needed). */
+  upstream: string;
+}
+
+/** What KV keeps per package (the documents themselves are blobs). */
+interface PackumentRecord {
+  name: string;
+  fullDigest: string;
+  abbreviatedDigest: string;
+  tarballIndexDigest: string;
+  versionCount: number;
+}
+
+const ABBREVIATED_TYPE = "application/vnd.npm.install-v1+json";
+const AUDIT_PATHS = new Set([
+  "-/npm/v1/security/advisories/bulk",
+  "-/npm/v1/security/audits/quick",
+]);
+const AUDIT_TIMEOUT_MS = 15_000;
+const PING_TIMEOUT_MS = 5_000;
+
+export class NpmRegistry {
+  static readonly prefix = "/npm";
+  readonly #upstream: string;
+  /** Parsed tarball indexes by digest; small, and re-read from disk when evicted. */
+  readonly #tarballIndexes = new Map<string, Record<string, TarballRef>>();
+
+  constructor(private readonly ctx: EcosystemContext, options: NpmOptions) {
+    this.#upstream = options.upstream.replace(/\/+$/, "");
+  }
+
+  /** `path` is everything after `/npm/`. */
+  async handle(request: Request, path: string): Promise<Response> {
+    if (path === "-/ping") return await this.#ping();
+    if (AUDIT_PATHS.has(path) && request.method === "POST") {
+      return await this.#forwardAudit(request, path);
+    }
+    if (path.startsWith("-/")) {
+      return errorResponse(404, `vm pkg does not serve /npm/${path}`);
+    }
+    const route = parseNpmPath(path);
+    if (!route) return errorResponse(400, `not a valid npm package path: /npm/${path}`);
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return errorResponse(405, `${request.method} is not supported on /npm/${path}`, {
+        allow: "GET, HEAD",
+      });
+    }
+    this.ctx.stats.add("requests");
+    try {
+      return await this.#serve(request, route);
+    } catch (error) {
+      return this.#failure(route, error);
+    }
+  }
+
+  async packageCount(): Promise<number> {
+    let count = 0;
+    for await (const _ of this.ctx.kv.list({ prefix: ["npm", "packument"] })) count++;
+    return count;
+  }
+
+  #serve(request: Request, route: NpmRoute): Promise<Response> {
+    switch (route.kind) {
+      case "packument":
+        return this.#packument(request, route.name);
+      case "version":
+        return this.#version(request, route.name, route.version);
+      case "tarball":
+        return this.#tarball(request, route.name, route.filename);
+    }
+  }
+
+  #fetchPackument(name: string): Promise<MetadataOutcome<PackumentRecord>> {
+    return this.ctx.metadata.get<PackumentRecord>({
+      key: ["npm", "packument", name],
+      url: `${this.#upstream}/${upstreamNamePath(name)}`,
+      // The full document: the abbreviated one is derived here, so one upstream fetch serves both.
+      headers: { accept: "application/json" },
+      ingest: async (body) => {
+        const processed = processPackument(name, body);
+        const [fullDigest, abbreviatedDigest, tarballIndexDigest] = await Promise.all([
+          this.ctx.blobs.putBytes(processed.full),
+          this.ctx.blobs.putBytes(processed.abbreviated),
+          this.ctx.blobs.putBytes(new TextEncoder().encode(JSON.stringify(processed.tarballs))),
+        ]);
+        return {
+          name,
+          fullDigest,
+          abbreviatedDigest,
+          tarballIndexDigest,
+          versionCount: processed.versionCount,
+        };
+      },
+    });
+  }
+
+  async #packument(request: Request, name: string): Promise<Response> {
+    const outcome = await this.#fetchPackument(name);
+    if (outcome.kind === "not-found") {
+      return errorResponse(404, `package ${name} not found upstream`);
+    }
+    this.#countMetadataOutcome(outcome);
+    const abbreviated = (request.headers.get("accept") ?? "").includes(ABBREVIATED_TYPE);
+    const record = outcome.record;
+    const gzip = acceptsGzip(request);
+    const rendered = await this.ctx.rendered.get(
+      abbreviated ? record.abbreviatedDigest : record.fullDigest,
+      baseUrlFor(request, this.ctx.fallbackHost, NpmRegistry.prefix),
+      gzip,
+    );
+    const headers: Record<string, string> = {
+      "content-type": abbreviated ? ABBREVIATED_TYPE : "application/json",
+      "cache-control": "public, max-age=300",
+      "last-modified": new Date(record.fetchedAt).toUTCString(),
+      vary: "Accept, Accept-Encoding",
+    };
+    if (gzip) headers["content-encoding"] = "gzip";
+    if (outcome.kind === "stale") headers.warning = `110 vm-pkg "stale: ${outcome.warning}"`;
+    const response = await fileResponse(request, {
+      path: rendered.path,
+      etag: rendered.etag,
+      headers,
+      onBytes: (n) => this.ctx.stats.add("servedBytes", n),
+    });
+    return response ?? errorResponse(500, `rendered document for ${name} vanished`);
+  }
+
+  /** `GET /npm/<name>/<version|tag>`: one version's manifest, as `npm view name@1.2.3` asks. */
+  async #version(request: Request, name: string, versionOrTag: string): Promise<Response> {
+    const outcome = await this.#fetchPackument(name);
+    if (outcome.kind === "not-found") {
+      return errorResponse(404, `package ${name} not found upstream`);
+    }
+    this.#countMetadataOutcome(outcome);
+    const rendered = await this.ctx.rendered.get(
+      outcome.record.fullDigest,
+      baseUrlFor(request, this.ctx.fallbackHost, NpmRegistry.prefix),
+      false,
+    );
+    const doc = JSON.parse(await Deno.readTextFile(rendered.path));
+    const version = doc["dist-tags"]?.[versionOrTag] ?? versionOrTag;
+    const manifest = doc.versions?.[version];
+    if (!manifest) return errorResponse(404, `version ${versionOrTag} of ${name} not found`);
+    const body = JSON.stringify(manifest);
+    this.ctx.stats.add("servedBytes", body.length);
+    return jsonResponse(manifest);
+  }
+
+  async #tarball(request: Request, name: string, filename: string): Promise<Response> {
+    const key: Deno.KvKey = ["npm", "tarball", name, filename];
+    const headers = {
+      "content-type": "application/octet-stream",
+      "cache-control": "public, max-age=31536000, immutable",
+    };
+    const cached = (await this.ctx.kv.get<StoredFile>(key)).value;
+    if (cached) {
+      const hit = await fileResponse(request, {
+        path: this.ctx.blobs.pathOf(cached.sha256),
+        etag: `"${cached.sha256}"`,
+        headers,
+        onBytes: (n) => this.ctx.stats.add("servedBytes", n),
+      });
+      if (hit) {
+        this.ctx.stats.add("cacheHits");
+        return hit;
+      }
+      this.ctx.log.warn(`blob for ${name}/${filename} is missing; fetching it again`);
+    }
+
+    const ref = await this.#tarballRef(name, filename);
+    if (!ref) return errorResponse(404, `${filename} is not a published file of ${name}`);
+    const expected = expectedDigest(ref);
+    if (!expected) {
+      return errorResponse(502, `upstream publishes no digest for ${filename}; refusing to cache`);
+    }
+    this.ctx.stats.add("cacheMisses");
+    const download = await this.ctx.downloads.join({
+      key: `npm:${name}/${filename}`,
+      url: ref.url,
+      expected,
+      onStored: async (file) => {
+        await this.ctx.kv.set(key, file);
+      },
+    });
+    const responseHeaders = new Headers(headers);
+    if (download.expectedSize !== undefined) {
+      responseHeaders.set("content-length", String(download.expectedSize));
+    }
+    if (request.method === "HEAD") return new Response(null, { headers: responseHeaders });
+    const body = download.follow((n) => this.ctx.stats.add("servedBytes", n));
+    return new Response(body, { headers: responseHeaders });
+  }
+
+  async #tarballRef(name: string, filename: string): Promise<TarballRef | undefined> {
+    const outcome = await this.#fetchPackument(name);
+    if (outcome.kind === "not-found") return undefined;
+    const digest = outcome.record.tarballIndexDigest;
+    let index = this.#tarballIndexes.get(digest);
+    if (!index) {
+      const bytes = await this.ctx.blobs.readBytes(digest);
+      if (!bytes) throw new Error(`tarball index of ${name} is missing from the store`);
+      index = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, TarballRef>;
+      if (this.#tarballIndexes.size >= 256) this.#tarballIndexes.clear();
+      this.#tarballIndexes.set(digest, index);
+    }
+    return index[filename];
+  }
+
+  #countMetadataOutcome(outcome: MetadataOutcome<unknown>): void {
+    if (outcome.kind === "found" && outcome.source === "fetched") {
+      this.ctx.stats.add("cacheMisses");
+    } else {
+      this.ctx.stats.add("cacheHits");
+    }
+  }
+
+  async #ping(): Promise<Response> {
+    try {
+      const response = await this.ctx.upstream.request(`${this.#upstream}/-/ping`, {
+        signal: AbortSignal.timeout(PING_TIMEOUT_MS),
+      });
+      await response.body.cancel();
+      return jsonResponse({ ok: true, upstream: response.status });
+    } catch (error) {
+      // The cache can still serve what it has, so the registry itself answers ping.
+      return jsonResponse({ ok: true, upstream: (error as Error).message });
+    }
+  }
+
+  /**
+   * npm waits for the audit answer at the end of every install. It is forwarded byte for byte
+   * with a short timeout; failures answer 503 at once (npm then warns and carries on). Never
+   * `200 {}`, which npm would read as "no vulnerabilities".
+   */
+  async #forwardAudit(request: Request, path: string): Promise<Response> {
+    const headers = new Headers();
+    for (const name of ["content-type", "content-encoding", "accept", "npm-command"]) {
+      const value = request.headers.get(name);
+      if (value) headers.set(name, value);
+    }
+    try {
+      const body = new Uint8Array(await request.arrayBuffer());
+      const response = await this.ctx.upstream.request(`${this.#upstream}/${path}`, {
+        method: "POST",
+        headers,
+        body,
+        signal: AbortSignal.timeout(AUDIT_TIMEOUT_MS),
+      });
+      const bytes = await this.ctx.upstream.readAll(path, response.body);
+      const out = new Headers({
+        "content-type": response.headers.get("content-type") ?? "application/json",
+      });
+      return new Response(bytes as BodyInit, { status: response.status, headers: out });
+    } catch (error) {
+      return errorResponse(503, `audit unavailable: ${(error as Error).message}`);
+    }
+  }
+
+  #failure(route: NpmRoute, error: unknown): Response {
+    const what = route.kind === "tarball" ? `${route.name}/${route.filename}` : route.name;
+    if (error instanceof UpstreamUnavailableError) {
+      this.ctx.log.warn(`${what}: ${error.message}`);
+      return errorResponse(
+        502,
+        `${what} is not cached and the upstream is unavailable (${error.message})`,
+      );
+    }
+    if (error instanceof UpstreamStatusError) {
+      return errorResponse(502, `${what}: ${error.message}`);
+    }
+    if (error instanceof InvalidPackumentError) {
+      this.ctx.log.warn(error.message);
+      return errorResponse(502, error.message);
+    }
+    this.ctx.log.error(`${what}: ${(error as Error).stack ?? error}`);
+    return errorResponse(500, `internal error while serving ${what}`);
+  }
+}
+
+function expectedDigest(ref: TarballRef): ExpectedDigest | undefined {
+  const fromIntegrity = ref.integrity ? parseIntegrity(ref.integrity) : undefined;
+  if (fromIntegrity) return fromIntegrity;
+  if (ref.shasum && /^[0-9a-f]{40}$/i.test(ref.shasum)) {
+    return { algorithm: "sha1", hex: ref.shasum.toLowerCase() };
+  }
+  return undefined;
+}

@@ -1,0 +1,173 @@
+// The registry server: opens the store, builds one handler per ecosystem, and routes requests.
+// A request reads top to bottom: route → ecosystem handler → store (hit) or upstream (miss).
+import { dataLayout } from "../config/paths.ts";
+import { BlobStore } from "../store/blob_store.ts";
+import { RenderedDocuments } from "../store/rendered_documents.ts";
+import { DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../upstream/http_client.ts";
+import { VERSION } from "../version.ts";
+import { ecosystemContext, type SharedServices } from "./context.ts";
+import { errorResponse, jsonResponse } from "./http.ts";
+import { consoleLogger, type Logger } from "./logger.ts";
+import { NpmRegistry } from "./npm/handler.ts";
+import { type EcosystemCounters, Stats } from "./stats.ts";
+
+export const DEFAULT_PORT = 3080;
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_NPM_UPSTREAM = "https://registry.npmjs.org";
+export const DEFAULT_METADATA_TTL_SECONDS = 300;
+
+export interface RegistryOptions {
+  dataDir: string;
+  hostname?: string;
+  /** 0 picks a free port (tests). */
+  port?: number;
+  npmUpstream?: string;
+  metadataTtlSeconds?: number;
+  timeouts?: UpstreamTimeouts;
+  logger?: Logger;
+}
+
+export interface RegistryStatus {
+  version: string;
+  pid: number;
+  url: string;
+  uptimeSeconds: number;
+  dataDir: string;
+  cache: { bytes: number; blobs: number };
+  ecosystems: Record<string, EcosystemCounters & { packages: number }>;
+}
+
+export interface RunningRegistry {
+  url: string;
+  hostname: string;
+  port: number;
+  status(): Promise<RegistryStatus>;
+  /** Stops accepting requests, lets in-flight ones and downloads finish, then closes the store. */
+  shutdown(): Promise<void>;
+  /** Resolves when the server has stopped, whoever stopped it. */
+  finished: Promise<void>;
+}
+
+export async function startRegistry(options: RegistryOptions): Promise<RunningRegistry> {
+  const layout = dataLayout(options.dataDir);
+  const hostname = options.hostname ?? DEFAULT_HOST;
+  const log = options.logger ?? consoleLogger({ requests: false });
+  await Deno.mkdir(layout.dataDir, { recursive: true });
+  const blobs = new BlobStore(layout.blobs, layout.tmp);
+  await blobs.init();
+  const rendered = new RenderedDocuments(layout.rendered, blobs);
+  await rendered.init();
+  const kv = await Deno.openKv(layout.kv);
+  const stats = await Stats.load(kv, ["npm"]);
+  const startedAt = Date.now();
+
+  let port = options.port ?? DEFAULT_PORT;
+  const shared: SharedServices = {
+    kv,
+    blobs,
+    rendered,
+    stats,
+    log,
+    metadataTtlMs: (options.metadataTtlSeconds ?? DEFAULT_METADATA_TTL_SECONDS) * 1000,
+    timeouts: options.timeouts ?? DEFAULT_TIMEOUTS,
+    get fallbackHost() {
+      return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+    },
+  };
+  const npmContext = ecosystemContext(shared, "npm");
+  const npm = new NpmRegistry(npmContext, {
+    upstream: options.npmUpstream ?? DEFAULT_NPM_UPSTREAM,
+  });
+  let url = "";
+
+  const status = async (): Promise<RegistryStatus> => {
+    const usage = await blobs.usage();
+    return {
+      version: VERSION,
+      pid: Deno.pid,
+      url,
+      uptimeSeconds: Math.floor((Date.now() - startedAt) / 1000),
+      dataDir: layout.dataDir,
+      cache: usage,
+      ecosystems: {
+        npm: { ...stats.snapshot("npm"), packages: await npm.packageCount() },
+      },
+    };
+  };
+
+  const route = async (request: Request): Promise<Response> => {
+    const { pathname } = new URL(request.url);
+    if (pathname === "/-/health") {
+      return jsonResponse({ ok: true, version: VERSION, pid: Deno.pid });
+    }
+    if (pathname === "/-/status") return jsonResponse(await status());
+    if (pathname.startsWith(`${NpmRegistry.prefix}/`)) {
+      return await npm.handle(request, pathname.slice(NpmRegistry.prefix.length + 1));
+    }
+    if (pathname === "/" || pathname === "") {
+      return jsonResponse({ name: "vm pkg", version: VERSION, npm: `${url}/npm/` });
+    }
+    return errorResponse(404, `no such route: ${pathname}`);
+  };
+
+  const handler = async (request: Request): Promise<Response> => {
+    const started = performance.now();
+    let response: Response;
+    try {
+      response = await route(request);
+    } catch (error) {
+      log.error(`${request.method} ${request.url}: ${(error as Error).stack ?? error}`);
+      response = errorResponse(500, "internal error");
+    }
+    log.request(
+      `${request.method} ${new URL(request.url).pathname} ${response.status} ${
+        (performance.now() - started).toFixed(1)
+      }ms`,
+    );
+    return response;
+  };
+
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname,
+      port,
+      onListen: () => {},
+      onError: (error) => {
+        log.error(`unhandled: ${(error as Error).stack ?? error}`);
+        return errorResponse(500, "internal error");
+      },
+    }, handler);
+  } catch (error) {
+    await stats.close();
+    kv.close();
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new Error(`port ${port} on ${hostname} is already in use`);
+    }
+    if (error instanceof Deno.errors.AddrNotAvailable) {
+      throw new Error(`cannot listen on ${hostname}: no such address on this machine`);
+    }
+    throw error;
+  }
+  port = server.addr.port;
+  url = `http://${shared.fallbackHost}`;
+  stats.startAutoFlush();
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    stopping ??= (async () => {
+      await server.shutdown();
+      await npmContext.downloads.idle();
+      await stats.close();
+      kv.close();
+    })();
+
+  return {
+    url,
+    hostname,
+    port,
+    status,
+    shutdown,
+    finished: server.finished.then(() => stopping),
+  };
+}

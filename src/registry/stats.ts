@@ -1,0 +1,82 @@
+// Per-ecosystem counters for /-/status. They live in memory on the hot path and are flushed to
+// KV every second and at shutdown, so they survive a restart without a KV write per request.
+
+export interface EcosystemCounters {
+  requests: number;
+  cacheHits: number;
+  cacheMisses: number;
+  upstreamRequests: number;
+  upstreamBytes: number;
+  servedBytes: number;
+}
+
+export type CounterName = keyof EcosystemCounters;
+
+function zeroCounters(): EcosystemCounters {
+  return {
+    requests: 0,
+    cacheHits: 0,
+    cacheMisses: 0,
+    upstreamRequests: 0,
+    upstreamBytes: 0,
+    servedBytes: 0,
+  };
+}
+
+export class Stats {
+  #counters = new Map<string, EcosystemCounters>();
+  #dirty = false;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  private constructor(private readonly kv: Deno.Kv) {}
+
+  static async load(kv: Deno.Kv, ecosystems: readonly string[]): Promise<Stats> {
+    const stats = new Stats(kv);
+    for (const ecosystem of ecosystems) {
+      const saved = await kv.get<EcosystemCounters>(["stats", ecosystem]);
+      stats.#counters.set(ecosystem, { ...zeroCounters(), ...saved.value });
+    }
+    return stats;
+  }
+
+  /** A counter set bound to one ecosystem, which is all that ecosystem's code needs. */
+  for(ecosystem: string): EcosystemStats {
+    let counters = this.#counters.get(ecosystem);
+    if (!counters) this.#counters.set(ecosystem, counters = zeroCounters());
+    return new EcosystemStats(counters, () => this.#dirty = true);
+  }
+
+  snapshot(ecosystem: string): EcosystemCounters {
+    return { ...(this.#counters.get(ecosystem) ?? zeroCounters()) };
+  }
+
+  startAutoFlush(intervalMs = 1000): void {
+    this.#timer = setInterval(() => void this.flush().catch(() => {}), intervalMs);
+  }
+
+  async flush(): Promise<void> {
+    if (!this.#dirty) return;
+    this.#dirty = false;
+    const op = this.kv.atomic();
+    for (const [ecosystem, counters] of this.#counters) op.set(["stats", ecosystem], counters);
+    await op.commit();
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+  }
+}
+
+export class EcosystemStats {
+  constructor(
+    private readonly counters: EcosystemCounters,
+    private readonly markDirty: () => void,
+  ) {}
+
+  add(name: CounterName, amount = 1): void {
+    this.counters[name] += amount;
+    this.markDirty();
+  }
+}

@@ -1,0 +1,103 @@
+// Content-addressed blobs on disk. Every blob is written to a temp file in the same filesystem,
+// verified by the caller, then renamed into place: rename is atomic, so a crash at any moment
+// leaves either no blob or a complete one, never a partial file under a blob name.
+import { join } from "node:path";
+import { sha256Hex } from "./hashing.ts";
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export class BlobStore {
+  #tempCounter = 0;
+
+  constructor(readonly root: string, readonly tmpDir: string) {}
+
+  /** Creates the directories and discards temp files a previous process left behind. */
+  async init(): Promise<void> {
+    await Deno.mkdir(this.root, { recursive: true });
+    await Deno.remove(this.tmpDir, { recursive: true }).catch(() => {});
+    await Deno.mkdir(this.tmpDir, { recursive: true });
+  }
+
+  pathOf(sha256: string): string {
+    if (!HEX64.test(sha256)) throw new Error(`not a sha256 digest: ${sha256}`);
+    return join(this.root, "sha256", sha256.slice(0, 2), sha256);
+  }
+
+  async size(sha256: string): Promise<number | undefined> {
+    try {
+      return (await Deno.stat(this.pathOf(sha256))).size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A fresh, unique temp path; the caller writes it and then commits or discards it. */
+  tempPath(label: string): string {
+    const safe = label.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 60);
+    return join(this.tmpDir, `${Date.now()}-${Deno.pid}-${++this.#tempCounter}-${safe}`);
+  }
+
+  /** Moves a verified temp file into place under its digest. */
+  async commit(tempPath: string, sha256: string): Promise<void> {
+    const target = this.pathOf(sha256);
+    await Deno.mkdir(join(target, ".."), { recursive: true });
+    await Deno.rename(tempPath, target);
+  }
+
+  async discard(tempPath: string): Promise<void> {
+    await Deno.remove(tempPath).catch(() => {});
+  }
+
+  /** Stores a small in-memory document (metadata); returns its digest. */
+  async putBytes(bytes: Uint8Array): Promise<string> {
+    const digest = sha256Hex(bytes);
+    if ((await this.size(digest)) === bytes.byteLength) return digest;
+    const temp = this.tempPath("doc");
+    try {
+      await Deno.writeFile(temp, bytes);
+      await this.commit(temp, digest);
+    } catch (error) {
+      await this.discard(temp);
+      throw error;
+    }
+    return digest;
+  }
+
+  async readBytes(sha256: string): Promise<Uint8Array | undefined> {
+    try {
+      return await Deno.readFile(this.pathOf(sha256));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+  }
+
+  async open(sha256: string): Promise<Deno.FsFile | undefined> {
+    try {
+      return await Deno.open(this.pathOf(sha256), { read: true });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+  }
+
+  /** Total bytes and count of blobs on disk (walked once at start-up). */
+  async usage(): Promise<{ bytes: number; blobs: number }> {
+    let bytes = 0;
+    let blobs = 0;
+    const base = join(this.root, "sha256");
+    try {
+      for await (const dir of Deno.readDir(base)) {
+        if (!dir.isDirectory) continue;
+        for await (const entry of Deno.readDir(join(base, dir.name))) {
+          if (!entry.isFile) continue;
+          bytes += (await Deno.stat(join(base, dir.name, entry.name))).size;
+          blobs++;
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return { bytes, blobs };
+  }
+}
