@@ -46,6 +46,9 @@ export function ecosystemContext(shared: SharedServices, name: string): Ecosyste
     metadata: new MetadataCache(shared.kv, upstream, shared.metadataTtlMs),
     downloads: new VerifiedDownloads(shared.blobs, upstream),
     log: shared.log,
-    fallbackHost: shared.fallbackHost,
+    // A getter: the port is only known once the server listens (port 0 in tests).
+    get fallbackHost() {
+      return shared.fallbackHost;
+    },
   };
 }

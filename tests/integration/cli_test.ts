@@ -1,0 +1,177 @@
+// The real `vm` CLI as a subprocess: the command tree, errors, and the server's lifecycle.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { VERSION } from "../../src/version.ts";
+import { freePort, runVm } from "../support/cli.ts";
+import { readBody, tempFiles, withRegistry } from "../support/registry.ts";
+import { startStandInUpstream } from "../support/stand_in_upstream.ts";
+
+Deno.test("--version, --help and pkg --help", async () => {
+  const version = await runVm(["--version"]);
+  assert.equal(version.code, 0);
+  assert.equal(version.stdout.trim(), VERSION);
+  const help = await runVm(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /pkg\s+the package registry/);
+  assert.match(help.stdout, /completions <shell>/);
+  const pkgHelp = await runVm(["pkg", "--help"]);
+  assert.match(pkgHelp.stdout, /start \[options\]/);
+  assert.match(pkgHelp.stdout, /status \[options\]/);
+  const startHelp = await runVm(["pkg", "start", "--help"]);
+  assert.match(startHelp.stdout, /--port <port>\s+port to listen on \(default: 3080\)/);
+});
+
+Deno.test("mistakes are one line on stderr with a non-zero exit, and a suggestion", async () => {
+  const typo = await runVm(["pkg", "strat"]);
+  assert.notEqual(typo.code, 0);
+  assert.equal(typo.stderr.trim().split("\n").length, 1);
+  assert.match(typo.stderr, /unknown command 'strat'.*Did you mean start\?/);
+  const badPort = await runVm(["pkg", "start", "--port", "http"]);
+  assert.notEqual(badPort.code, 0);
+  assert.match(badPort.stderr, /^vm: error: .*port number from 1 to 65535\n$/);
+  const badUrl = await runVm(["pkg", "start", "--npm-upstream", "ftp://x"]);
+  assert.match(badUrl.stderr, /^vm: error: .*http\(s\) URL\n$/);
+  const unknownOption = await runVm(["pkg", "status", "--jsn"]);
+  assert.notEqual(unknownOption.code, 0);
+  assert.match(unknownOption.stderr, /unknown option '--jsn'.*Did you mean --json\?/);
+});
+
+Deno.test("start in the background, start again, status, port clash, stop", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "vm-cli-" });
+  const otherDataDir = await Deno.makeTempDir({ prefix: "vm-cli-other-" });
+  const port = freePort();
+  try {
+    const started = await runVm(["pkg", "start", "--port", String(port), "--data", dataDir]);
+    assert.equal(started.code, 0, started.stderr);
+    assert.match(
+      started.stdout,
+      new RegExp(`running at http://127\\.0\\.0\\.1:${port} \\(pid \\d+\\)`),
+    );
+    const health = await fetch(`http://127.0.0.1:${port}/-/health`).then((r) => r.json());
+    assert.ok(health.ok);
+    assert.notEqual(health.pid, Deno.pid);
+
+    // Loopback only: the listening socket is bound to 127.0.0.1, not every interface.
+    assert.equal(await boundAddress(port), "127.0.0.1");
+
+    const again = await runVm(["pkg", "start", "--port", String(port), "--data", dataDir]);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, new RegExp(`already running .*pid ${health.pid}`));
+
+    const clash = await runVm(["pkg", "start", "--port", String(port), "--data", otherDataDir]);
+    assert.equal(clash.code, 1);
+    assert.match(
+      clash.stderr,
+      new RegExp(`^vm: error: port ${port} on 127\\.0\\.0\\.1 is already in use`),
+    );
+
+    const json = await runVm(["pkg", "status", "--json", "--data", dataDir]);
+    assert.equal(json.code, 0);
+    const status = JSON.parse(json.stdout);
+    assert.equal(status.running, true);
+    assert.equal(status.pid, health.pid);
+    assert.equal(status.url, `http://127.0.0.1:${port}`);
+    assert.equal(typeof status.ecosystems.npm.cacheHits, "number");
+
+    const human = await runVm(["pkg", "status", "--data", dataDir]);
+    for (
+      const label of ["running", "URL:", "PID:", "Uptime:", "Cached:", "Hit ratio:", "Upstream:"]
+    ) {
+      assert.match(human.stdout, new RegExp(label));
+    }
+
+    const stopped = await runVm(["pkg", "stop", "--data", dataDir]);
+    assert.equal(stopped.code, 0);
+    assert.match(stopped.stdout, /stopped/);
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/-/health`));
+    const after = await runVm(["pkg", "status", "--data", dataDir]);
+    assert.equal(after.code, 3);
+    assert.match(after.stdout, /not running/);
+    const stopAgain = await runVm(["pkg", "stop", "--data", dataDir]);
+    assert.equal(stopAgain.code, 0);
+    assert.match(stopAgain.stdout, /not running/);
+  } finally {
+    await runVm(["pkg", "stop", "--data", dataDir]);
+    await Deno.remove(dataDir, { recursive: true });
+    await Deno.remove(otherDataDir, { recursive: true });
+  }
+});
+
+Deno.test("a stale pid file is cleaned up and does not block start", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "vm-cli-stale-" });
+  const port = freePort();
+  try {
+    await Deno.writeTextFile(
+      join(dataDir, "server.json"),
+      JSON.stringify({
+        pid: 999_999_9,
+        url: `http://127.0.0.1:${port}`,
+        hostname: "127.0.0.1",
+        port,
+      }),
+    );
+    const status = await runVm(["pkg", "status", "--data", dataDir]);
+    assert.equal(status.code, 3);
+    const started = await runVm(["pkg", "start", "--port", String(port), "--data", dataDir]);
+    assert.equal(started.code, 0, started.stderr);
+    const record = JSON.parse(await Deno.readTextFile(join(dataDir, "server.json")));
+    assert.notEqual(record.pid, 999_999_9);
+  } finally {
+    await runVm(["pkg", "stop", "--data", dataDir]);
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("stop lets a download in flight complete; nothing partial is left", async () => {
+  const upstream = startStandInUpstream({ size: 1024 * 1024, trickleMs: 25 }); // ~1.6 s
+  const dataDir = await Deno.makeTempDir({ prefix: "vm-cli-stop-" });
+  const port = freePort();
+  try {
+    const started = await runVm([
+      "pkg",
+      "start",
+      "--port",
+      String(port),
+      "--data",
+      dataDir,
+      "--npm-upstream",
+      upstream.url,
+    ]);
+    assert.equal(started.code, 0, started.stderr);
+    upstream.fault = "trickle";
+    const url = `http://127.0.0.1:${port}/npm/${upstream.name}/-/${upstream.filename}`;
+    const download = fetch(url).then(readBody);
+    while (upstream.tarballRequests === 0) await new Promise((r) => setTimeout(r, 20));
+    const stopped = await runVm(["pkg", "stop", "--data", dataDir]);
+    assert.match(stopped.stdout, /stopped/);
+    assert.deepEqual(await download, upstream.tarball);
+    assert.deepEqual(await tempFiles(dataDir), []);
+
+    // The completed download is in the cache: served without asking the upstream again.
+    await withRegistry({ dataDir, npmUpstream: upstream.url }, async (registry) => {
+      const body = await readBody(
+        await fetch(`${registry.npmUrl}/${upstream.name}/-/${upstream.filename}`),
+      );
+      assert.deepEqual(body, upstream.tarball);
+      assert.equal(upstream.tarballRequests, 1);
+    });
+  } finally {
+    await runVm(["pkg", "stop", "--data", dataDir]);
+    await upstream.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+/** The local address a TCP port listens on, from /proc/net/tcp (Linux). */
+async function boundAddress(port: number): Promise<string | undefined> {
+  const table = await Deno.readTextFile("/proc/net/tcp");
+  for (const line of table.split("\n").slice(1)) {
+    const [, local, , state] = line.trim().split(/\s+/);
+    if (!local || state !== "0A") continue; // 0A = LISTEN
+    const [hexAddress, hexPort] = local.split(":");
+    if (parseInt(hexPort, 16) !== port) continue;
+    const bytes = hexAddress.match(/../g)!.map((b) => parseInt(b, 16)).reverse();
+    return bytes.join(".");
+  }
+  return undefined;
+}

@@ -1,0 +1,156 @@
+// A tiny npm upstream for fault injection only: it serves one package whose tarball can be made
+// to go missing, arrive corrupt, die mid-stream, trickle, or never answer. Everything that does
+// not need a fault is tested against the real public registry instead.
+import { createHash } from "node:crypto";
+
+export type TarballFault =
+  | "none"
+  | "corrupt"
+  | "die-mid-stream"
+  | "404"
+  | "slow-headers"
+  | "trickle"
+  | "500";
+
+export interface StandInUpstream {
+  url: string;
+  name: string;
+  version: string;
+  filename: string;
+  tarball: Uint8Array;
+  fault: TarballFault;
+  /** Whether the packument response carries an ETag (and answers 304 to it). */
+  sendEtag: boolean;
+  /** Bumps the packument so it differs from what was cached. */
+  description: string;
+  packumentRequests: number;
+  tarballRequests: number;
+  conditionalRequests: number;
+  close(): Promise<void>;
+}
+
+export function startStandInUpstream(
+  options: { size?: number; name?: string; trickleMs?: number } = {},
+): StandInUpstream {
+  const name = options.name ?? "vm-fault-demo";
+  const version = "1.0.0";
+  const filename = `${name.split("/").pop()}-${version}.tgz`;
+  const tarball = new Uint8Array(options.size ?? 256 * 1024);
+  crypto.getRandomValues(tarball.subarray(0, Math.min(tarball.length, 65536)));
+  for (let i = 65536; i < tarball.length; i++) tarball[i] = i % 251;
+  const integrity = "sha512-" + createHash("sha512").update(tarball).digest("base64");
+  const shasum = createHash("sha1").update(tarball).digest("hex");
+  const abort = new AbortController();
+  const pending = new Set<ReturnType<typeof setTimeout>>();
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        pending.delete(timer);
+        resolve();
+      }, ms);
+      pending.add(timer);
+    });
+
+  const state: StandInUpstream = {
+    url: "",
+    name,
+    version,
+    filename,
+    tarball,
+    fault: "none",
+    sendEtag: true,
+    description: "first",
+    packumentRequests: 0,
+    tarballRequests: 0,
+    conditionalRequests: 0,
+    close: async () => {
+      abort.abort();
+      for (const timer of pending) clearTimeout(timer);
+      await server.finished;
+    },
+  };
+
+  const packument = () =>
+    JSON.stringify({
+      _id: name,
+      name,
+      description: state.description,
+      "dist-tags": { latest: version },
+      versions: {
+        [version]: {
+          name,
+          version,
+          scripts: { postinstall: "node -e 1" },
+          dist: { integrity, shasum, tarball: `${state.url}/${name}/-/${filename}` },
+        },
+      },
+      time: { modified: "2026-01-01T00:00:00.000Z" },
+    });
+
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: abort.signal, onListen: () => {} },
+    async (request) => {
+      const path = decodeURIComponent(new URL(request.url).pathname);
+      if (path === `/${name}`) {
+        state.packumentRequests++;
+        const body = packument();
+        const etag = `"${createHash("sha1").update(body).digest("hex")}"`;
+        if (request.headers.has("if-none-match")) state.conditionalRequests++;
+        if (state.sendEtag && request.headers.get("if-none-match") === etag) {
+          return new Response(null, { status: 304, headers: { etag } });
+        }
+        return new Response(body, {
+          headers: { "content-type": "application/json", ...(state.sendEtag ? { etag } : {}) },
+        });
+      }
+      if (path === `/${name}/-/${filename}`) {
+        state.tarballRequests++;
+        return await tarballResponse();
+      }
+      return new Response("not found", { status: 404 });
+    },
+  );
+  state.url = `http://127.0.0.1:${server.addr.port}`;
+
+  async function tarballResponse(): Promise<Response> {
+    const headers = { "content-length": String(tarball.length) };
+    switch (state.fault) {
+      case "404":
+        return new Response("gone", { status: 404 });
+      case "500":
+        return new Response("boom", { status: 500 });
+      case "slow-headers":
+        await sleep(5_000);
+        return new Response(tarball, { headers });
+      case "corrupt": {
+        const bad = tarball.slice();
+        bad[bad.length >> 1] ^= 0xff;
+        return new Response(bad, { headers });
+      }
+      case "die-mid-stream":
+      case "trickle": {
+        const dies = state.fault === "die-mid-stream";
+        const chunk = 16 * 1024;
+        let offset = 0;
+        const body = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            if (dies && offset >= tarball.length / 2) {
+              controller.error(new Error("upstream died"));
+              return;
+            }
+            if (!dies) await sleep(options.trickleMs ?? 20);
+            const end = Math.min(offset + chunk, tarball.length);
+            controller.enqueue(tarball.slice(offset, end));
+            offset = end;
+            if (offset >= tarball.length) controller.close();
+          },
+        });
+        return new Response(body, { headers });
+      }
+      default:
+        return new Response(tarball, { headers });
+    }
+  }
+
+  return state;
+}
