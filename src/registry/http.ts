@@ -17,12 +17,13 @@ export function jsonResponse(value: unknown, status = 200, headers: HeadersInit 
   return new Response(JSON.stringify(value) + "\n", { status, headers: out });
 }
 
-/** Whether an If-None-Match header matches the given strong ETag. */
+/** Whether If-None-Match matches the ETag, by the weak comparison RFC 9110 prescribes. */
 export function etagMatches(request: Request, etag: string): boolean {
   const header = request.headers.get("if-none-match");
   if (!header) return false;
   if (header.trim() === "*") return true;
-  return header.split(",").some((candidate) => candidate.trim().replace(/^W\//, "") === etag);
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, "");
+  return header.split(",").some((candidate) => opaque(candidate) === opaque(etag));
 }
 
 export function acceptsGzip(request: Request): boolean {

@@ -158,6 +158,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     stopping ??= (async () => {
       await server.shutdown();
       await npmContext.downloads.idle();
+      await rendered.idle();
       await stats.close();
       kv.close();
     })();

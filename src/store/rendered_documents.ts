@@ -13,12 +13,17 @@ export const BASE_URL_PLACEHOLDER = "@@vm-pkg-base-url@@";
 export interface RenderedDocument {
   path: string;
   size: number;
-  /** Strong validator for this exact representation. */
+  /**
+   * A weak validator shared by the plain and gzip copies: they are the same document, and
+   * If-None-Match uses weak comparison, so a client that cached either copy gets its 304.
+   */
   etag: string;
+  gzip: boolean;
 }
 
 export class RenderedDocuments {
   readonly #coalescer = new Coalescer<RenderedDocument>();
+  readonly #background = new Set<Promise<unknown>>();
 
   constructor(private readonly dir: string, private readonly blobs: BlobStore) {}
 
@@ -26,16 +31,56 @@ export class RenderedDocuments {
     await Deno.mkdir(this.dir, { recursive: true });
   }
 
-  /** The document `digest` with its placeholder replaced by `baseUrl`, optionally gzipped. */
+  /**
+   * The document `digest` with its placeholder replaced by `baseUrl`. A gzip copy is served when
+   * asked for and already rendered; the first time, the plain copy is served and the gzip copy is
+   * made in the background, so compressing a 20 MB packument never delays a cold install.
+   */
   async get(digest: string, baseUrl: string, gzip: boolean): Promise<RenderedDocument> {
-    const variant = `${sha256Hex(baseUrl).slice(0, 16)}${gzip ? ".gz" : ""}`;
-    const path = join(this.dir, digest.slice(0, 2), `${digest}-${variant}`);
-    const etag = `"${digest.slice(0, 32)}-${variant}"`;
-    try {
-      return { path, size: (await Deno.stat(path)).size, etag };
-    } catch {
-      return await this.#coalescer.run(path, () => this.#render(digest, baseUrl, gzip, path, etag));
+    if (gzip) {
+      const compressed = await this.#existing(digest, baseUrl, true);
+      if (compressed) return compressed;
     }
+    const plain = await this.#existing(digest, baseUrl, false) ??
+      await this.#renderOnce(digest, baseUrl, false);
+    if (gzip) this.#inBackground(this.#renderOnce(digest, baseUrl, true));
+    return plain;
+  }
+
+  /** Resolves when no background rendering is running (graceful shutdown, tests). */
+  async idle(): Promise<void> {
+    while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
+  }
+
+  #location(digest: string, baseUrl: string, gzip: boolean) {
+    const base = sha256Hex(baseUrl).slice(0, 16);
+    return {
+      path: join(this.dir, digest.slice(0, 2), `${digest}-${base}${gzip ? ".gz" : ""}`),
+      etag: `W/"${digest.slice(0, 32)}-${base}"`,
+    };
+  }
+
+  async #existing(
+    digest: string,
+    baseUrl: string,
+    gzip: boolean,
+  ): Promise<RenderedDocument | undefined> {
+    const { path, etag } = this.#location(digest, baseUrl, gzip);
+    try {
+      return { path, etag, gzip, size: (await Deno.stat(path)).size };
+    } catch {
+      return undefined;
+    }
+  }
+
+  #renderOnce(digest: string, baseUrl: string, gzip: boolean): Promise<RenderedDocument> {
+    const { path, etag } = this.#location(digest, baseUrl, gzip);
+    return this.#coalescer.run(path, () => this.#render(digest, baseUrl, gzip, path, etag));
+  }
+
+  #inBackground(task: Promise<unknown>): void {
+    const tracked = task.catch(() => {}).finally(() => this.#background.delete(tracked));
+    this.#background.add(tracked);
   }
 
   async #render(
@@ -59,7 +104,7 @@ export class RenderedDocuments {
       await this.blobs.discard(temp);
       throw error;
     }
-    return { path, size: bytes.byteLength, etag };
+    return { path, size: bytes.byteLength, etag, gzip };
   }
 }
 

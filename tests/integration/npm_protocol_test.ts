@@ -33,7 +33,14 @@ Deno.test("full and abbreviated packuments, with Vary, ETag/304, gzip and Conten
     assert.equal(notModified.status, 304);
     await notModified.body?.cancel();
 
-    const gzipped = await fetch(url, { headers: { "accept-encoding": "gzip" } });
+    // The gzip copy is made in the background after the first request that accepts gzip.
+    await fetch(url, { headers: { "accept-encoding": "gzip" } }).then((r) => r.arrayBuffer());
+    let gzipped = await fetch(url, { headers: { "accept-encoding": "gzip" } });
+    for (let i = 0; i < 50 && !gzipped.headers.has("content-encoding"); i++) {
+      await gzipped.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      gzipped = await fetch(url, { headers: { "accept-encoding": "gzip" } });
+    }
     assert.equal(gzipped.headers.get("content-encoding"), "gzip");
     assert.deepEqual(await gzipped.json(), fullDoc); // fetch decodes gzip transparently
     assert.equal((await registry.counters()).upstreamRequests, 1);

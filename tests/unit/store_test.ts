@@ -52,7 +52,12 @@ Deno.test("documents render per base URL, plain and gzip, with distinct ETags", 
     );
     const local = await rendered.get(digest, "http://127.0.0.1:3080/npm", false);
     const vm = await rendered.get(digest, "http://host.docker.internal:3080/npm", false);
+    // The first gzip request gets the plain copy while the gzip copy is made in the background.
+    const first = await rendered.get(digest, "http://127.0.0.1:3080/npm", true);
+    assert.equal(first.gzip, false);
+    await rendered.idle();
     const gz = await rendered.get(digest, "http://127.0.0.1:3080/npm", true);
+    assert.equal(gz.gzip, true);
     assert.equal(
       await Deno.readTextFile(local.path),
       `{"t":"http://127.0.0.1:3080/npm/a/-/a-1.tgz"}`,
@@ -62,6 +67,7 @@ Deno.test("documents render per base URL, plain and gzip, with distinct ETags", 
       (await Deno.open(gz.path)).readable.pipeThrough(new DecompressionStream("gzip")),
     ).text();
     assert.equal(unzipped, await Deno.readTextFile(local.path));
-    assert.equal(new Set([local.etag, vm.etag, gz.etag]).size, 3);
+    assert.notEqual(local.etag, vm.etag);
+    assert.equal(gz.etag, local.etag); // one document, two encodings
   });
 });

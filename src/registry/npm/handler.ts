@@ -114,11 +114,10 @@ export class NpmRegistry {
     this.#countMetadataOutcome(outcome);
     const abbreviated = (request.headers.get("accept") ?? "").includes(ABBREVIATED_TYPE);
     const record = outcome.record;
-    const gzip = acceptsGzip(request);
     const rendered = await this.ctx.rendered.get(
       abbreviated ? record.abbreviatedDigest : record.fullDigest,
       baseUrlFor(request, this.ctx.fallbackHost, NpmRegistry.prefix),
-      gzip,
+      acceptsGzip(request),
     );
     const headers: Record<string, string> = {
       "content-type": abbreviated ? ABBREVIATED_TYPE : "application/json",
@@ -126,7 +125,7 @@ export class NpmRegistry {
       "last-modified": new Date(record.fetchedAt).toUTCString(),
       vary: "Accept, Accept-Encoding",
     };
-    if (gzip) headers["content-encoding"] = "gzip";
+    if (rendered.gzip) headers["content-encoding"] = "gzip";
     if (outcome.kind === "stale") headers.warning = `110 vm-pkg "stale: ${outcome.warning}"`;
     const response = await fileResponse(request, {
       path: rendered.path,
