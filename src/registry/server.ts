@@ -81,7 +81,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   let url = "";
 
   const status = async (): Promise<RegistryStatus> => {
-    const usage = await blobs.usage();
+    const usage = blobs.usage();
     return {
       version: VERSION,
       pid: Deno.pid,

@@ -8,6 +8,8 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 export class BlobStore {
   #tempCounter = 0;
+  /** Walked from disk once at init, then kept up to date as blobs are added. */
+  #usage = { bytes: 0, blobs: 0 };
 
   constructor(readonly root: string, readonly tmpDir: string) {}
 
@@ -16,6 +18,8 @@ export class BlobStore {
     await Deno.mkdir(this.root, { recursive: true });
     await Deno.remove(this.tmpDir, { recursive: true }).catch(() => {});
     await Deno.mkdir(this.tmpDir, { recursive: true });
+    // Before any blob can be added, so the running total never counts one twice.
+    this.#usage = await this.#walk();
   }
 
   pathOf(sha256: string): string {
@@ -40,8 +44,14 @@ export class BlobStore {
   /** Moves a verified temp file into place under its digest. */
   async commit(tempPath: string, sha256: string): Promise<void> {
     const target = this.pathOf(sha256);
+    const existed = (await this.size(sha256)) !== undefined;
+    const { size } = await Deno.stat(tempPath);
     await Deno.mkdir(join(target, ".."), { recursive: true });
     await Deno.rename(tempPath, target);
+    if (!existed) {
+      this.#usage.bytes += size;
+      this.#usage.blobs++;
+    }
   }
 
   async discard(tempPath: string): Promise<void> {
@@ -81,8 +91,12 @@ export class BlobStore {
     }
   }
 
-  /** Total bytes and count of blobs on disk (walked once at start-up). */
-  async usage(): Promise<{ bytes: number; blobs: number }> {
+  /** Total bytes and count of blobs on disk. */
+  usage(): { bytes: number; blobs: number } {
+    return { ...this.#usage };
+  }
+
+  async #walk(): Promise<{ bytes: number; blobs: number }> {
     let bytes = 0;
     let blobs = 0;
     const base = join(this.root, "sha256");

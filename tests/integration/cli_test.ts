@@ -162,6 +162,48 @@ Deno.test("stop lets a download in flight complete; nothing partial is left", as
   }
 });
 
+Deno.test("kill -9 during a download leaves nothing that would be served", async () => {
+  const upstream = startStandInUpstream({ size: 1024 * 1024, trickleMs: 25 });
+  const dataDir = await Deno.makeTempDir({ prefix: "vm-cli-crash-" });
+  const port = freePort();
+  try {
+    const started = await runVm([
+      "pkg",
+      "start",
+      "--port",
+      String(port),
+      "--data",
+      dataDir,
+      "--npm-upstream",
+      upstream.url,
+    ]);
+    assert.equal(started.code, 0, started.stderr);
+    const { pid } = JSON.parse(await Deno.readTextFile(join(dataDir, "server.json")));
+    upstream.fault = "trickle";
+    const url = `http://127.0.0.1:${port}/npm/${upstream.name}/-/${upstream.filename}`;
+    const download = fetch(url).then(readBody);
+    while (upstream.tarballRequests === 0) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    Deno.kill(pid, "SIGKILL");
+    await assert.rejects(download); // cut off, never a complete unverified body
+    assert.ok((await tempFiles(dataDir)).length > 0, "the crash should leave a partial temp file");
+
+    // Restarted: the partial file is discarded, and the tarball is fetched again, whole.
+    upstream.fault = "none";
+    await withRegistry({ dataDir, npmUpstream: upstream.url }, async (registry) => {
+      assert.deepEqual(await tempFiles(dataDir), []);
+      const body = await readBody(
+        await fetch(`${registry.npmUrl}/${upstream.name}/-/${upstream.filename}`),
+      );
+      assert.deepEqual(body, upstream.tarball);
+      assert.equal(upstream.tarballRequests, 2);
+    });
+  } finally {
+    await upstream.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
 /** The local address a TCP port listens on, from /proc/net/tcp (Linux). */
 async function boundAddress(port: number): Promise<string | undefined> {
   const table = await Deno.readTextFile("/proc/net/tcp");

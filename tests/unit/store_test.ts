@@ -21,7 +21,7 @@ Deno.test("blobs are stored under their sha256 and read back", async () => {
     const digest = await store.putBytes(bytes);
     assert.equal(digest, sha256Hex(bytes));
     assert.deepEqual(await store.readBytes(digest), bytes);
-    assert.deepEqual(await store.usage(), { bytes: bytes.length, blobs: 1 });
+    assert.deepEqual(store.usage(), { bytes: bytes.length, blobs: 1 });
     assert.equal(await store.readBytes("0".repeat(64)), undefined);
   });
 });
