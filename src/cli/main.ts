@@ -24,7 +24,36 @@ export function buildProgram(): Command {
   // Added last: it walks the finished tree. The cast is needed because tab is typed against
   // plain commander while the tree uses the extra-typings flavour of the same classes.
   tab(program as unknown as PlainCommand, { completionCommandName: "completions" });
+  program.commands.find((command) => command.name() === "completions")
+    ?.hook("postAction", (command) => {
+      if (command.args[0] === "bash") console.log(bashWithoutBashCompletion(program.name()));
+    });
   return program;
+}
+
+/**
+ * tab's bash script reads the command line with `_get_comp_words_by_ref`, which only the
+ * bash-completion package defines; without it every word completes as if it were the first, with
+ * "command not found" on each TAB. This wrapper lends a stand-in for the one call, leaving the
+ * shell's functions as they were, and steps aside when bash-completion is loaded.
+ */
+function bashWithoutBashCompletion(name: string): string {
+  return `
+__${name}_complete_anywhere() {
+    if declare -F _get_comp_words_by_ref >/dev/null; then
+        __${name}_complete "$@"
+        return
+    fi
+    _get_comp_words_by_ref() {
+        words=("\${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+        cur=\${COMP_WORDS[COMP_CWORD]}
+        prev=\${COMP_WORDS[COMP_CWORD-1]}
+    }
+    __${name}_complete "$@"
+    unset -f _get_comp_words_by_ref
+}
+complete -F __${name}_complete_anywhere ${name}`;
 }
 
 /** Settings commander does not pass on to commands added with addCommand. */

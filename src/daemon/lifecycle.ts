@@ -41,8 +41,15 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
   log.info(`vm pkg ${VERSION} listening on ${registry.url} (data: ${options.dataDir})`);
   options.onReady?.(record);
 
+  let signalled = false;
   const stop = (signal: string) => {
-    log.info(`${signal} received: finishing in-flight requests and downloads`);
+    if (signalled) {
+      // A second Ctrl-C means "now": temp files are discarded at the next start.
+      log.warn(`${signal} again: exiting without waiting`);
+      Deno.exit(130);
+    }
+    signalled = true;
+    log.info(`${signal} received: finishing in-flight requests and downloads (again to force)`);
     void registry.shutdown();
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
