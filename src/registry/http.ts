@@ -68,16 +68,19 @@ export interface FileResponseOptions {
   path: string;
   etag: string;
   headers: HeadersInit;
+  /** Answer single-range requests with 206 (and advertise Accept-Ranges). */
+  ranges?: boolean;
   onBytes(n: number): void;
 }
 
-/** Streams a file from disk with Content-Length and ETag, or answers 304. */
+/** Streams a file from disk with Content-Length and ETag, or answers 304 / 206 / 416. */
 export async function fileResponse(
   request: Request,
   options: FileResponseOptions,
 ): Promise<Response | undefined> {
   const headers = new Headers(options.headers);
   headers.set("etag", options.etag);
+  if (options.ranges) headers.set("accept-ranges", "bytes");
   if (etagMatches(request, options.etag)) return new Response(null, { status: 304, headers });
   let file: Deno.FsFile;
   try {
@@ -87,10 +90,76 @@ export async function fileResponse(
     throw error;
   }
   const { size } = await file.stat();
-  headers.set("content-length", String(size));
+  const range = options.ranges ? requestedRange(request, options.etag, size) : undefined;
+  if (range === "unsatisfiable") {
+    file.close();
+    headers.set("content-range", `bytes */${size}`);
+    return new Response(null, { status: 416, headers });
+  }
+  const start = range?.start ?? 0;
+  const length = range ? range.end - range.start + 1 : size;
+  headers.set("content-length", String(length));
+  if (range) headers.set("content-range", `bytes ${range.start}-${range.end}/${size}`);
+  const status = range ? 206 : 200;
   if (request.method === "HEAD") {
     file.close();
-    return new Response(null, { status: 200, headers });
+    return new Response(null, { status, headers });
   }
-  return new Response(countBytes(file.readable, options.onBytes), { status: 200, headers });
+  const body = range ? fileSlice(file, start, length) : file.readable;
+  return new Response(countBytes(body, options.onBytes), { status, headers });
+}
+
+/**
+ * One `bytes=` range, as uv asks for wheel metadata. Several ranges, a malformed header, or an
+ * If-Range that no longer matches mean "send the whole file", which RFC 9110 allows.
+ */
+function requestedRange(
+  request: Request,
+  etag: string,
+  size: number,
+): { start: number; end: number } | "unsatisfiable" | undefined {
+  const header = request.headers.get("range");
+  if (!header) return undefined;
+  const ifRange = request.headers.get("if-range");
+  if (ifRange && ifRange.trim() !== etag) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === "" && match[2] === "")) return undefined;
+  if (match[1] === "") {
+    const suffix = Number(match[2]);
+    if (suffix === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const end = match[2] === "" ? size - 1 : Math.min(Number(match[2]), size - 1);
+  if (start >= size || end < start) return "unsatisfiable";
+  return { start, end };
+}
+
+function fileSlice(file: Deno.FsFile, start: number, length: number): ReadableStream<Uint8Array> {
+  let remaining = length;
+  let positioned = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!positioned) {
+        await file.seek(start, Deno.SeekMode.Start);
+        positioned = true;
+      }
+      const buffer = new Uint8Array(Math.min(64 * 1024, remaining));
+      const n = await file.read(buffer);
+      if (n === null || n === 0) {
+        file.close();
+        controller.error(new Error("file ended early"));
+        return;
+      }
+      remaining -= n;
+      controller.enqueue(buffer.subarray(0, n));
+      if (remaining === 0) {
+        file.close();
+        controller.close();
+      }
+    },
+    cancel() {
+      file.close();
+    },
+  });
 }

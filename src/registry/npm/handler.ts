@@ -3,11 +3,12 @@
 import type { EcosystemContext } from "../context.ts";
 import { acceptsGzip, baseUrlFor, errorResponse, fileResponse, jsonResponse } from "../http.ts";
 import { type ExpectedDigest, parseIntegrity } from "../../store/hashing.ts";
-import { UpstreamStatusError, UpstreamUnavailableError } from "../../upstream/errors.ts";
+import { JsonBlobCache } from "../../store/json_blob_cache.ts";
 import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
+import { countMetadataOutcome, failureResponse } from "../outcomes.ts";
+import { fileNotListed, servePackageFile } from "../package_files.ts";
 import { type NpmRoute, parseNpmPath, upstreamNamePath } from "./names.ts";
-import { InvalidPackumentError, processPackument, type TarballRef } from "./packument.ts";
-import type { StoredFile } from "../../upstream/verified_download.ts";
+import { processPackument, type TarballRef } from "./packument.ts";
 
 export interface NpmOptions {
   /** e.g. https://registry.npmjs.org (no trailing slash needed). */
@@ -34,11 +35,11 @@ const PING_TIMEOUT_MS = 5_000;
 export class NpmRegistry {
   static readonly prefix = "/npm";
   readonly #upstream: string;
-  /** Parsed tarball indexes by digest; small, and re-read from disk when evicted. */
-  readonly #tarballIndexes = new Map<string, Record<string, TarballRef>>();
+  readonly #tarballIndexes: JsonBlobCache<Record<string, TarballRef>>;
 
   constructor(private readonly ctx: EcosystemContext, options: NpmOptions) {
     this.#upstream = options.upstream.replace(/\/+$/, "");
+    this.#tarballIndexes = new JsonBlobCache(ctx.blobs);
   }
 
   /** `path` is everything after `/npm/`. */
@@ -93,7 +94,7 @@ export class NpmRegistry {
         const [fullDigest, abbreviatedDigest, tarballIndexDigest] = await Promise.all([
           this.ctx.blobs.putBytes(processed.full),
           this.ctx.blobs.putBytes(processed.abbreviated),
-          this.ctx.blobs.putBytes(new TextEncoder().encode(JSON.stringify(processed.tarballs))),
+          this.#tarballIndexes.put(processed.tarballs),
         ]);
         return {
           name,
@@ -111,7 +112,7 @@ export class NpmRegistry {
     if (outcome.kind === "not-found") {
       return errorResponse(404, `package ${name} not found upstream`);
     }
-    this.#countMetadataOutcome(outcome);
+    countMetadataOutcome(this.ctx, outcome);
     const abbreviated = (request.headers.get("accept") ?? "").includes(ABBREVIATED_TYPE);
     const record = outcome.record;
     const rendered = await this.ctx.rendered.get(
@@ -142,7 +143,7 @@ export class NpmRegistry {
     if (outcome.kind === "not-found") {
       return errorResponse(404, `package ${name} not found upstream`);
     }
-    this.#countMetadataOutcome(outcome);
+    countMetadataOutcome(this.ctx, outcome);
     const rendered = await this.ctx.rendered.get(
       outcome.record.fullDigest,
       baseUrlFor(request, this.ctx.fallbackHost, NpmRegistry.prefix),
@@ -157,72 +158,24 @@ export class NpmRegistry {
     return jsonResponse(manifest);
   }
 
-  async #tarball(request: Request, name: string, filename: string): Promise<Response> {
-    const key: Deno.KvKey = ["npm", "tarball", name, filename];
-    const headers = {
-      "content-type": "application/octet-stream",
-      "cache-control": "public, max-age=31536000, immutable",
-    };
-    const cached = (await this.ctx.kv.get<StoredFile>(key)).value;
-    if (cached) {
-      const hit = await fileResponse(request, {
-        path: this.ctx.blobs.pathOf(cached.sha256),
-        etag: `"${cached.sha256}"`,
-        headers,
-        onBytes: (n) => this.ctx.stats.add("servedBytes", n),
-      });
-      if (hit) {
-        this.ctx.stats.add("cacheHits");
-        return hit;
-      }
-      this.ctx.log.warn(`blob for ${name}/${filename} is missing; fetching it again`);
-    }
-
-    const ref = await this.#tarballRef(name, filename);
-    if (!ref) return errorResponse(404, `${filename} is not a published file of ${name}`);
-    const expected = expectedDigest(ref);
-    if (!expected) {
-      return errorResponse(502, `upstream publishes no digest for ${filename}; refusing to cache`);
-    }
-    this.ctx.stats.add("cacheMisses");
-    const download = await this.ctx.downloads.join({
-      key: `npm:${name}/${filename}`,
-      url: ref.url,
-      expected,
-      onStored: async (file) => {
-        await this.ctx.kv.set(key, file);
+  #tarball(request: Request, name: string, filename: string): Promise<Response> {
+    return servePackageFile(this.ctx, request, {
+      recordKey: ["npm", "tarball", name, filename],
+      label: `npm:${name}/${filename}`,
+      contentType: "application/octet-stream",
+      resolve: async () => {
+        const outcome = await this.#fetchPackument(name);
+        if (outcome.kind === "not-found") return fileNotListed(name, filename);
+        const index = await this.#tarballIndexes.get(outcome.record.tarballIndexDigest);
+        const ref = index[filename];
+        if (!ref) return fileNotListed(name, filename);
+        const expected = expectedDigest(ref);
+        if (!expected) {
+          return errorResponse(502, `upstream publishes no digest for ${filename}; refusing it`);
+        }
+        return { url: ref.url, expected };
       },
     });
-    const responseHeaders = new Headers(headers);
-    if (download.expectedSize !== undefined) {
-      responseHeaders.set("content-length", String(download.expectedSize));
-    }
-    if (request.method === "HEAD") return new Response(null, { headers: responseHeaders });
-    const body = download.follow((n) => this.ctx.stats.add("servedBytes", n));
-    return new Response(body, { headers: responseHeaders });
-  }
-
-  async #tarballRef(name: string, filename: string): Promise<TarballRef | undefined> {
-    const outcome = await this.#fetchPackument(name);
-    if (outcome.kind === "not-found") return undefined;
-    const digest = outcome.record.tarballIndexDigest;
-    let index = this.#tarballIndexes.get(digest);
-    if (!index) {
-      const bytes = await this.ctx.blobs.readBytes(digest);
-      if (!bytes) throw new Error(`tarball index of ${name} is missing from the store`);
-      index = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, TarballRef>;
-      if (this.#tarballIndexes.size >= 256) this.#tarballIndexes.clear();
-      this.#tarballIndexes.set(digest, index);
-    }
-    return index[filename];
-  }
-
-  #countMetadataOutcome(outcome: MetadataOutcome<unknown>): void {
-    if (outcome.kind === "found" && outcome.source === "fetched") {
-      this.ctx.stats.add("cacheMisses");
-    } else {
-      this.ctx.stats.add("cacheHits");
-    }
   }
 
   async #ping(): Promise<Response> {
@@ -269,22 +222,7 @@ export class NpmRegistry {
 
   #failure(route: NpmRoute, error: unknown): Response {
     const what = route.kind === "tarball" ? `${route.name}/${route.filename}` : route.name;
-    if (error instanceof UpstreamUnavailableError) {
-      this.ctx.log.warn(`${what}: ${error.message}`);
-      return errorResponse(
-        502,
-        `${what} is not cached and the upstream is unavailable (${error.message})`,
-      );
-    }
-    if (error instanceof UpstreamStatusError) {
-      return errorResponse(502, `${what}: ${error.message}`);
-    }
-    if (error instanceof InvalidPackumentError) {
-      this.ctx.log.warn(error.message);
-      return errorResponse(502, error.message);
-    }
-    this.ctx.log.error(`${what}: ${(error as Error).stack ?? error}`);
-    return errorResponse(500, `internal error while serving ${what}`);
+    return failureResponse(this.ctx, what, error);
   }
 }
 

@@ -3,6 +3,7 @@
 // tarball file name to upstream URL and digest, so a tarball request never has to parse the
 // (possibly 40 MB) packument again. `integrity`, `shasum` and `signatures` are never touched.
 import { BASE_URL_PLACEHOLDER } from "../../store/rendered_documents.ts";
+import { UpstreamDataError } from "../outcomes.ts";
 
 export interface TarballRef {
   url: string;
@@ -47,17 +48,15 @@ const ABBREVIATED_VERSION_FIELDS = [
 
 const INSTALL_SCRIPTS = ["preinstall", "install", "postinstall"];
 
-export class InvalidPackumentError extends Error {}
-
 export function processPackument(name: string, body: Uint8Array): ProcessedPackument {
   let doc: Json;
   try {
     doc = JSON.parse(new TextDecoder().decode(body));
   } catch {
-    throw new InvalidPackumentError(`upstream sent invalid JSON for ${name}`);
+    throw new UpstreamDataError(`upstream sent invalid JSON for ${name}`);
   }
   if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
-    throw new InvalidPackumentError(`upstream sent a non-object packument for ${name}`);
+    throw new UpstreamDataError(`upstream sent a non-object packument for ${name}`);
   }
   const versions = isObject(doc.versions) ? doc.versions : {};
   const tarballs: Record<string, TarballRef> = {};

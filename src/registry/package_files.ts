@@ -1,0 +1,74 @@
+// Serving one package file (npm tarball, wheel, sdist, .crate), the same for every ecosystem:
+// a verified copy in the store is a hit; otherwise the file is downloaded once (coalesced),
+// verified against the digest the ecosystem's index published, and streamed to every client
+// that asked while it is written.
+import type { ExpectedDigest } from "../store/hashing.ts";
+import type { StoredFile } from "../upstream/verified_download.ts";
+import type { EcosystemContext } from "./context.ts";
+import { errorResponse, fileResponse } from "./http.ts";
+
+export interface FileSource {
+  url: string;
+  expected: ExpectedDigest;
+}
+
+export interface PackageFileRequest {
+  /** KV key of the verified file's record. */
+  recordKey: Deno.KvKey;
+  /** Human-readable and unique, e.g. `npm:lodash/lodash-4.17.21.tgz`. */
+  label: string;
+  contentType: string;
+  /** Where upstream has the file and what it must hash to, or a ready error response. */
+  resolve(): Promise<FileSource | Response>;
+}
+
+const IMMUTABLE = "public, max-age=31536000, immutable";
+
+export async function servePackageFile(
+  ctx: EcosystemContext,
+  request: Request,
+  spec: PackageFileRequest,
+): Promise<Response> {
+  const headers = { "content-type": spec.contentType, "cache-control": IMMUTABLE };
+  const countServed = (n: number) => ctx.stats.add("servedBytes", n);
+  const cached = (await ctx.kv.get<StoredFile>(spec.recordKey)).value;
+  if (cached) {
+    const hit = await fileResponse(request, {
+      path: ctx.blobs.pathOf(cached.sha256),
+      etag: `"${cached.sha256}"`,
+      headers,
+      ranges: true,
+      onBytes: countServed,
+    });
+    if (hit) {
+      ctx.stats.add("cacheHits");
+      return hit;
+    }
+    ctx.log.warn(`blob of ${spec.label} is missing from the store; fetching it again`);
+  }
+
+  const source = await spec.resolve();
+  if (source instanceof Response) return source;
+  ctx.stats.add("cacheMisses");
+  const download = await ctx.downloads.join({
+    key: spec.label,
+    url: source.url,
+    expected: source.expected,
+    onStored: async (file) => {
+      await ctx.kv.set(spec.recordKey, file);
+    },
+  });
+  // Ranges are not offered while the file is still arriving: the whole body is sent (RFC 9110
+  // lets a server ignore Range), and a client like uv then reads what it needs from it.
+  const responseHeaders = new Headers(headers);
+  if (download.expectedSize !== undefined) {
+    responseHeaders.set("content-length", String(download.expectedSize));
+  }
+  if (request.method === "HEAD") return new Response(null, { headers: responseHeaders });
+  return new Response(download.follow(countServed), { headers: responseHeaders });
+}
+
+/** The answer when the index lists no such file. */
+export function fileNotListed(name: string, filename: string): Response {
+  return errorResponse(404, `${filename} is not a published file of ${name}`);
+}
