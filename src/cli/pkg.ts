@@ -11,6 +11,7 @@ import {
   DEFAULT_PORT,
   type RegistryStatus,
 } from "../registry/server.ts";
+import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX } from "../registry/pypi/handler.ts";
 import { CliError } from "./errors.ts";
 import { formatBytes, formatDuration, formatRatio } from "./format.ts";
 import { parseHost, parseHttpUrl, parsePort, parseSeconds } from "./options.ts";
@@ -19,7 +20,7 @@ const DATA_HELP = "registry data directory (default: $XDG_DATA_HOME/vm/pkg)";
 
 export function pkgCommand(): Command {
   const pkg = new Command("pkg")
-    .description("the package registry on this host (npm today; PyPI and cargo to come)");
+    .description("the package registry on this host (npm and PyPI; cargo to come)");
 
   pkg.command("start")
     .description("start the registry (in the background unless --foreground)")
@@ -33,6 +34,13 @@ export function pkgCommand(): Command {
     .option("--data <dir>", DATA_HELP)
     .option("--foreground", "run in this terminal until Ctrl-C")
     .option("--npm-upstream <url>", "upstream npm registry", parseHttpUrl, DEFAULT_NPM_UPSTREAM)
+    .option("--pypi-upstream <url>", "upstream PyPI Simple API", parseHttpUrl, DEFAULT_PYPI_INDEX)
+    .option(
+      "--pypi-files-upstream <url>",
+      "host PyPI files come from",
+      parseHttpUrl,
+      DEFAULT_PYPI_FILES,
+    )
     .option(
       "--ttl <seconds>",
       "how long cached metadata is fresh",
@@ -53,6 +61,8 @@ export function pkgCommand(): Command {
         hostname: options.host,
         port: options.port,
         npmUpstream: options.npmUpstream,
+        pypiUpstream: options.pypiUpstream,
+        pypiFilesUpstream: options.pypiFilesUpstream,
         metadataTtlSeconds: options.ttl,
         logRequests: options.logRequests ?? false,
       };
@@ -68,6 +78,8 @@ export function pkgCommand(): Command {
         `--host=${options.host}`,
         `--data=${dataDir}`,
         `--npm-upstream=${options.npmUpstream}`,
+        `--pypi-upstream=${options.pypiUpstream}`,
+        `--pypi-files-upstream=${options.pypiFilesUpstream}`,
         `--ttl=${options.ttl}`,
         ...(options.logRequests ? ["--log-requests"] : []),
       ];
@@ -75,6 +87,7 @@ export function pkgCommand(): Command {
         const { record, logFile } = await startBackground(dataDir, args);
         console.log(`vm pkg: registry running at ${record.url} (pid ${record.pid})`);
         console.log(`  npm:  npm config set registry ${record.url}/npm/`);
+        console.log(`  pip:  pip config set global.index-url ${record.url}/pypi/simple/`);
         console.log(`  log:  ${logFile}`);
       } catch (error) {
         throw new CliError(`could not start the registry: ${(error as Error).message}`);

@@ -9,6 +9,7 @@ import { ecosystemContext, type SharedServices } from "./context.ts";
 import { errorResponse, jsonResponse } from "./http.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { NpmRegistry } from "./npm/handler.ts";
+import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX, PypiRegistry } from "./pypi/handler.ts";
 import { type EcosystemCounters, Stats } from "./stats.ts";
 
 export const DEFAULT_PORT = 3080;
@@ -22,6 +23,10 @@ export interface RegistryOptions {
   /** 0 picks a free port (tests). */
   port?: number;
   npmUpstream?: string;
+  /** The PyPI Simple API root, e.g. https://pypi.org/simple */
+  pypiUpstream?: string;
+  /** The host PyPI's files come from. */
+  pypiFilesUpstream?: string;
   metadataTtlSeconds?: number;
   timeouts?: UpstreamTimeouts;
   logger?: Logger;
@@ -58,7 +63,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   const rendered = new RenderedDocuments(layout.rendered, blobs);
   await rendered.init();
   const kv = await Deno.openKv(layout.kv);
-  const stats = await Stats.load(kv, ["npm"]);
+  const stats = await Stats.load(kv, ["npm", "pypi"]);
   const startedAt = Date.now();
 
   let port = options.port ?? DEFAULT_PORT;
@@ -74,10 +79,17 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
     },
   };
-  const npmContext = ecosystemContext(shared, "npm");
-  const npm = new NpmRegistry(npmContext, {
+  const npm = new NpmRegistry(ecosystemContext(shared, "npm"), {
     upstream: options.npmUpstream ?? DEFAULT_NPM_UPSTREAM,
   });
+  const pypi = new PypiRegistry(ecosystemContext(shared, "pypi"), {
+    indexUpstream: options.pypiUpstream ?? DEFAULT_PYPI_INDEX,
+    filesUpstream: options.pypiFilesUpstream ?? DEFAULT_PYPI_FILES,
+  });
+  const ecosystems = [
+    { name: "npm", prefix: NpmRegistry.prefix, registry: npm },
+    { name: "pypi", prefix: PypiRegistry.prefix, registry: pypi },
+  ];
   let url = "";
 
   const status = async (): Promise<RegistryStatus> => {
@@ -89,9 +101,12 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       uptimeSeconds: Math.floor((Date.now() - startedAt) / 1000),
       dataDir: layout.dataDir,
       cache: usage,
-      ecosystems: {
-        npm: { ...stats.snapshot("npm"), packages: await npm.packageCount() },
-      },
+      ecosystems: Object.fromEntries(
+        await Promise.all(ecosystems.map(async ({ name, registry }) => [
+          name,
+          { ...stats.snapshot(name), packages: await registry.packageCount() },
+        ])),
+      ),
     };
   };
 
@@ -101,11 +116,19 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       return jsonResponse({ ok: true, version: VERSION, pid: Deno.pid });
     }
     if (pathname === "/-/status") return jsonResponse(await status());
-    if (pathname.startsWith(`${NpmRegistry.prefix}/`)) {
-      return await npm.handle(request, pathname.slice(NpmRegistry.prefix.length + 1));
+    for (const { prefix, registry } of ecosystems) {
+      if (pathname.startsWith(`${prefix}/`)) {
+        return await registry.handle(request, pathname.slice(prefix.length + 1));
+      }
     }
+    if (pathname === "/pypi") return Response.redirect(new URL("/pypi/simple/", request.url), 301);
     if (pathname === "/" || pathname === "") {
-      return jsonResponse({ name: "vm pkg", version: VERSION, npm: `${url}/npm/` });
+      return jsonResponse({
+        name: "vm pkg",
+        version: VERSION,
+        npm: `${url}/npm/`,
+        pypi: `${url}/pypi/simple/`,
+      });
     }
     return errorResponse(404, `no such route: ${pathname}`);
   };
@@ -157,7 +180,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   const shutdown = () =>
     stopping ??= (async () => {
       await server.shutdown();
-      await npmContext.downloads.idle();
+      await Promise.all(ecosystems.map(({ registry }) => registry.idle()));
       await rendered.idle();
       await stats.close();
       kv.close();

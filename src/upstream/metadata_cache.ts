@@ -30,7 +30,7 @@ export interface MetadataRequest<R> {
   url: string;
   headers?: HeadersInit;
   /** Turns a new upstream body into the ecosystem's record (storing blobs as it needs). */
-  ingest(body: Uint8Array): Promise<R>;
+  ingest(body: Uint8Array, headers: Headers): Promise<R>;
 }
 
 export class MetadataCache {
@@ -68,6 +68,7 @@ export class MetadataCache {
     if (cached?.lastModified) headers.set("if-modified-since", cached.lastModified);
     const now = Date.now();
     let body: Uint8Array;
+    let responseHeaders: Headers;
     let validators: Pick<Freshness, "etag" | "lastModified">;
     try {
       const response = await this.upstream.request(request.url, { headers });
@@ -89,6 +90,7 @@ export class MetadataCache {
         throw new UpstreamStatusError(request.url, response.status);
       }
       body = await this.upstream.readAll(request.url, response.body);
+      responseHeaders = response.headers;
       validators = {
         etag: response.headers.get("etag") ?? undefined,
         lastModified: response.headers.get("last-modified") ?? undefined,
@@ -106,7 +108,7 @@ export class MetadataCache {
       await this.kv.set(request.key, record);
       return { kind: "found", record, source: "revalidated" };
     }
-    const data = await request.ingest(body);
+    const data = await request.ingest(body, responseHeaders);
     const record: R & Freshness = {
       ...data,
       ...validators,

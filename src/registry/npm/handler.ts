@@ -66,6 +66,11 @@ export class NpmRegistry {
     }
   }
 
+  /** Resolves when no download of this ecosystem is running (graceful shutdown). */
+  idle(): Promise<void> {
+    return this.ctx.downloads.idle();
+  }
+
   async packageCount(): Promise<number> {
     let count = 0;
     for await (const _ of this.ctx.kv.list({ prefix: ["npm", "packument"] })) count++;

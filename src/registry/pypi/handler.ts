@@ -1,0 +1,193 @@
+// The PyPI Simple Repository API under /pypi/: the project list, project pages (PEP 503 HTML and
+// PEP 691 JSON by content negotiation), distribution files and their PEP 658 `.metadata` files.
+// Storage, upstream fetching and freshness are the shared ones; this file only speaks PyPI.
+import { JsonBlobCache } from "../../store/json_blob_cache.ts";
+import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
+import type { EcosystemContext } from "../context.ts";
+import { acceptsGzip, errorResponse, fileResponse } from "../http.ts";
+import { countMetadataOutcome, failureResponse } from "../outcomes.ts";
+import { fileNotListed, servePackageFile } from "../package_files.ts";
+import { negotiateSimpleFormat, SIMPLE_HTML, SIMPLE_JSON, TEXT_HTML } from "./content_type.ts";
+import { parsePypiPath, type PypiRoute } from "./names.ts";
+import { type FileRef, processProjectPage, processRootPage } from "./simple_page.ts";
+
+export interface PypiOptions {
+  /** The Simple API root, e.g. https://pypi.org/simple */
+  indexUpstream: string;
+  /** Where distribution files come from; replaces the origin of the index's file URLs. */
+  filesUpstream: string;
+}
+
+export const DEFAULT_PYPI_INDEX = "https://pypi.org/simple";
+export const DEFAULT_PYPI_FILES = "https://files.pythonhosted.org";
+
+interface PageRecord {
+  jsonDigest: string;
+  htmlDigest: string;
+}
+
+interface ProjectRecord extends PageRecord {
+  filesDigest: string;
+  fileCount: number;
+}
+
+export class PypiRegistry {
+  static readonly prefix = "/pypi";
+  readonly #index: string;
+  readonly #files: string;
+  readonly #fileIndexes: JsonBlobCache<Record<string, FileRef>>;
+
+  constructor(private readonly ctx: EcosystemContext, options: PypiOptions) {
+    this.#index = options.indexUpstream.replace(/\/+$/, "");
+    this.#files = options.filesUpstream.replace(/\/+$/, "");
+    this.#fileIndexes = new JsonBlobCache(ctx.blobs);
+  }
+
+  /** `path` is everything after `/pypi/`. */
+  async handle(request: Request, path: string): Promise<Response> {
+    const route = parsePypiPath(path, PypiRegistry.prefix);
+    if (!route) return errorResponse(404, `not a PyPI Simple API path: /pypi/${path}`);
+    if (route.kind === "redirect") {
+      return new Response(null, { status: 301, headers: { location: route.location } });
+    }
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return errorResponse(405, `${request.method} is not supported on /pypi/${path}`, {
+        allow: "GET, HEAD",
+      });
+    }
+    this.ctx.stats.add("requests");
+    try {
+      return await this.#serve(request, route);
+    } catch (error) {
+      const what = "project" in route ? `${route.project}/${route.filename}` : path;
+      return failureResponse(this.ctx, what, error);
+    }
+  }
+
+  /** Resolves when no download of this ecosystem is running (graceful shutdown). */
+  idle(): Promise<void> {
+    return this.ctx.downloads.idle();
+  }
+
+  async packageCount(): Promise<number> {
+    let count = 0;
+    for await (const _ of this.ctx.kv.list({ prefix: ["pypi", "project"] })) count++;
+    return count;
+  }
+
+  #serve(request: Request, route: Exclude<PypiRoute, { kind: "redirect" }>): Promise<Response> {
+    switch (route.kind) {
+      case "root":
+        return this.#page(request, "the project list", this.#fetchRoot());
+      case "project":
+        return this.#page(request, route.name, this.#fetchProject(route.name));
+      case "file":
+        return this.#file(request, route.project, route.filename, false);
+      case "metadata":
+        return this.#file(request, route.project, route.filename, true);
+    }
+  }
+
+  #fetchRoot(): Promise<MetadataOutcome<PageRecord>> {
+    return this.ctx.metadata.get<PageRecord>({
+      key: ["pypi", "root"],
+      url: `${this.#index}/`,
+      headers: { accept: `${SIMPLE_JSON}, ${TEXT_HTML};q=0.1` },
+      ingest: async (body, headers) => {
+        const page = processRootPage(body, headers.get("content-type") ?? "");
+        const [jsonDigest, htmlDigest] = await Promise.all([
+          this.ctx.blobs.putBytes(page.json),
+          this.ctx.blobs.putBytes(page.html),
+        ]);
+        return { jsonDigest, htmlDigest };
+      },
+    });
+  }
+
+  #fetchProject(project: string): Promise<MetadataOutcome<ProjectRecord>> {
+    const url = `${this.#index}/${project}/`;
+    return this.ctx.metadata.get<ProjectRecord>({
+      key: ["pypi", "project", project],
+      url,
+      headers: { accept: `${SIMPLE_JSON}, ${SIMPLE_HTML};q=0.2, ${TEXT_HTML};q=0.1` },
+      ingest: async (body, headers) => {
+        const page = processProjectPage(project, body, headers.get("content-type") ?? "", url);
+        for (const ref of Object.values(page.files)) ref.url = this.#fileUrl(ref.url);
+        const [jsonDigest, htmlDigest, filesDigest] = await Promise.all([
+          this.ctx.blobs.putBytes(page.json),
+          this.ctx.blobs.putBytes(page.html),
+          this.#fileIndexes.put(page.files),
+        ]);
+        return { jsonDigest, htmlDigest, filesDigest, fileCount: Object.keys(page.files).length };
+      },
+    });
+  }
+
+  /** Moves a file URL onto the configured file host (a mirror of files.pythonhosted.org). */
+  #fileUrl(url: string): string {
+    if (this.#files === DEFAULT_PYPI_FILES || !url.startsWith(`${DEFAULT_PYPI_FILES}/`)) return url;
+    return this.#files + url.slice(DEFAULT_PYPI_FILES.length);
+  }
+
+  async #page(
+    request: Request,
+    what: string,
+    pending: Promise<MetadataOutcome<PageRecord>>,
+  ): Promise<Response> {
+    const format = negotiateSimpleFormat(request.headers.get("accept"));
+    if (!format) {
+      return errorResponse(406, `acceptable types: ${SIMPLE_JSON}, ${SIMPLE_HTML}, ${TEXT_HTML}`);
+    }
+    const outcome = await pending;
+    if (outcome.kind === "not-found") return errorResponse(404, `${what} not found upstream`);
+    countMetadataOutcome(this.ctx, outcome);
+    const digest = format.json ? outcome.record.jsonDigest : outcome.record.htmlDigest;
+    // File links are relative, so one rendering serves every host name: the base is empty.
+    const rendered = await this.ctx.rendered.get(digest, "", acceptsGzip(request));
+    const headers: Record<string, string> = {
+      "content-type": format.json ? format.type : `${format.type}; charset=utf-8`,
+      "cache-control": "max-age=600, public",
+      vary: "Accept, Accept-Encoding",
+    };
+    if (rendered.gzip) headers["content-encoding"] = "gzip";
+    if (outcome.kind === "stale") headers.warning = `110 vm-pkg "stale: ${outcome.warning}"`;
+    const response = await fileResponse(request, {
+      path: rendered.path,
+      etag: rendered.etag,
+      headers,
+      onBytes: (n) => this.ctx.stats.add("servedBytes", n),
+    });
+    return response ?? errorResponse(500, `rendered page for ${what} vanished`);
+  }
+
+  #file(
+    request: Request,
+    project: string,
+    filename: string,
+    metadata: boolean,
+  ): Promise<Response> {
+    const served = metadata ? `${filename}.metadata` : filename;
+    return servePackageFile(this.ctx, request, {
+      recordKey: ["pypi", "file", project, served],
+      label: `pypi:${project}/${served}`,
+      contentType: metadata ? "text/plain; charset=utf-8" : contentTypeOf(filename),
+      resolve: async () => {
+        const outcome = await this.#fetchProject(project);
+        if (outcome.kind === "not-found") return fileNotListed(project, served);
+        const ref = (await this.#fileIndexes.get(outcome.record.filesDigest))[filename];
+        if (!ref) return fileNotListed(project, served);
+        if (!metadata) return { url: ref.url, expected: { algorithm: "sha256", hex: ref.sha256 } };
+        if (!ref.metadataSha256) return fileNotListed(project, served);
+        return {
+          url: `${ref.url}.metadata`,
+          expected: { algorithm: "sha256", hex: ref.metadataSha256 },
+        };
+      },
+    });
+  }
+}
+
+function contentTypeOf(filename: string): string {
+  if (filename.endsWith(".whl") || filename.endsWith(".zip")) return "application/zip";
+  return "application/octet-stream";
+}
