@@ -1,12 +1,14 @@
-// A tiny npm upstream for fault injection only: it serves one package whose tarball can be made
-// to go missing, arrive corrupt, die mid-stream, trickle, or never answer. Everything that does
-// not need a fault is tested against the real public registry instead.
+// A tiny upstream for fault injection only. It serves one package, as an npm packument and as a
+// PyPI Simple API page, whose one file can be made to go missing, arrive corrupt, die
+// mid-stream, arrive truncated, trickle, or never answer. Everything that does not need a fault
+// is tested against the real public registries instead.
 import { createHash } from "node:crypto";
 
 export type TarballFault =
   | "none"
   | "corrupt"
   | "die-mid-stream"
+  | "truncated"
   | "404"
   | "slow-headers"
   | "trickle"
@@ -18,6 +20,8 @@ export interface StandInUpstream {
   version: string;
   filename: string;
   tarball: Uint8Array;
+  /** The PEP 658 metadata file of the PyPI flavour. */
+  metadataFile: Uint8Array;
   fault: TarballFault;
   /** Whether the packument response carries an ETag (and answers 304 to it). */
   sendEtag: boolean;
@@ -26,6 +30,7 @@ export interface StandInUpstream {
   packumentRequests: number;
   tarballRequests: number;
   conditionalRequests: number;
+  pageRequests: number;
   close(): Promise<void>;
 }
 
@@ -40,6 +45,9 @@ export function startStandInUpstream(
   for (let i = 65536; i < tarball.length; i++) tarball[i] = i % 251;
   const integrity = "sha512-" + createHash("sha512").update(tarball).digest("base64");
   const shasum = createHash("sha1").update(tarball).digest("hex");
+  const sha256 = createHash("sha256").update(tarball).digest("hex");
+  const metadataFile = new TextEncoder().encode(`Metadata-Version: 2.1\nName: ${name}\n`);
+  const metadataSha256 = createHash("sha256").update(metadataFile).digest("hex");
   const abort = new AbortController();
   const pending = new Set<ReturnType<typeof setTimeout>>();
   const sleep = (ms: number) =>
@@ -57,12 +65,14 @@ export function startStandInUpstream(
     version,
     filename,
     tarball,
+    metadataFile,
     fault: "none",
     sendEtag: true,
     description: "first",
     packumentRequests: 0,
     tarballRequests: 0,
     conditionalRequests: 0,
+    pageRequests: 0,
     close: async () => {
       abort.abort();
       for (const timer of pending) clearTimeout(timer);
@@ -103,6 +113,25 @@ export function startStandInUpstream(
           headers: { "content-type": "application/json", ...(state.sendEtag ? { etag } : {}) },
         });
       }
+      if (path === `/simple/${name}/`) {
+        state.pageRequests++;
+        if (state.fault === "500") return new Response("boom", { status: 500 });
+        return Response.json({
+          meta: { "api-version": "1.1" },
+          name,
+          versions: [version],
+          files: [{
+            filename,
+            url: `${state.url}/${name}/-/${filename}`,
+            hashes: { sha256 },
+            "requires-python": ">=3.8",
+            yanked: false,
+            size: tarball.length,
+            "core-metadata": { sha256: metadataSha256 },
+          }],
+        }, { headers: { "content-type": "application/vnd.pypi.simple.v1+json" } });
+      }
+      if (path === `/${name}/-/${filename}.metadata`) return new Response(metadataFile);
       if (path === `/${name}/-/${filename}`) {
         state.tarballRequests++;
         return await tarballResponse();
@@ -127,6 +156,17 @@ export function startStandInUpstream(
         bad[bad.length >> 1] ^= 0xff;
         return new Response(bad, { headers });
       }
+      case "truncated":
+        // Claims the full length, sends half, then ends the connection.
+        return new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(tarball.slice(0, tarball.length >> 1));
+              controller.close();
+            },
+          }),
+          { headers },
+        );
       case "die-mid-stream":
       case "trickle": {
         const dies = state.fault === "die-mid-stream";
