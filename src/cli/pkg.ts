@@ -12,6 +12,8 @@ import {
   type RegistryStatus,
 } from "../registry/server.ts";
 import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX } from "../registry/pypi/handler.ts";
+import { DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "../registry/cargo/handler.ts";
+import { cargoSparseIndexUrl } from "../registry/cargo/client_config.ts";
 import { CliError } from "./errors.ts";
 import { formatBytes, formatDuration, formatRatio } from "./format.ts";
 import { parseHost, parseHttpUrl, parsePort, parseSeconds } from "./options.ts";
@@ -20,7 +22,7 @@ const DATA_HELP = "registry data directory (default: $XDG_DATA_HOME/vm/pkg)";
 
 export function pkgCommand(): Command {
   const pkg = new Command("pkg")
-    .description("the package registry on this host (npm and PyPI; cargo to come)");
+    .description("the package registry on this host, for npm, pip/uv and cargo");
 
   pkg.command("start")
     .description("start the registry (in the background unless --foreground)")
@@ -40,6 +42,13 @@ export function pkgCommand(): Command {
       "host PyPI files come from",
       parseHttpUrl,
       DEFAULT_PYPI_FILES,
+    )
+    .option("--cargo-upstream <url>", "upstream sparse index", parseHttpUrl, DEFAULT_CARGO_INDEX)
+    .option(
+      "--cargo-files-upstream <url>",
+      "where .crate files come from",
+      parseHttpUrl,
+      DEFAULT_CARGO_FILES,
     )
     .option(
       "--ttl <seconds>",
@@ -63,6 +72,8 @@ export function pkgCommand(): Command {
         npmUpstream: options.npmUpstream,
         pypiUpstream: options.pypiUpstream,
         pypiFilesUpstream: options.pypiFilesUpstream,
+        cargoUpstream: options.cargoUpstream,
+        cargoFilesUpstream: options.cargoFilesUpstream,
         metadataTtlSeconds: options.ttl,
         logRequests: options.logRequests ?? false,
       };
@@ -80,6 +91,8 @@ export function pkgCommand(): Command {
         `--npm-upstream=${options.npmUpstream}`,
         `--pypi-upstream=${options.pypiUpstream}`,
         `--pypi-files-upstream=${options.pypiFilesUpstream}`,
+        `--cargo-upstream=${options.cargoUpstream}`,
+        `--cargo-files-upstream=${options.cargoFilesUpstream}`,
         `--ttl=${options.ttl}`,
         ...(options.logRequests ? ["--log-requests"] : []),
       ];
@@ -88,6 +101,9 @@ export function pkgCommand(): Command {
         console.log(`vm pkg: registry running at ${record.url} (pid ${record.pid})`);
         console.log(`  npm:  npm config set registry ${record.url}/npm/`);
         console.log(`  pip:  pip config set global.index-url ${record.url}/pypi/simple/`);
+        console.log(
+          `  cargo: ${cargoSparseIndexUrl(record.url)} (crates.io replacement: see README)`,
+        );
         console.log(`  log:  ${logFile}`);
       } catch (error) {
         throw new CliError(`could not start the registry: ${(error as Error).message}`);

@@ -10,6 +10,7 @@ import { errorResponse, jsonResponse } from "./http.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { NpmRegistry } from "./npm/handler.ts";
 import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX, PypiRegistry } from "./pypi/handler.ts";
+import { CargoRegistry, DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "./cargo/handler.ts";
 import { type EcosystemCounters, Stats } from "./stats.ts";
 
 export const DEFAULT_PORT = 3080;
@@ -27,6 +28,10 @@ export interface RegistryOptions {
   pypiUpstream?: string;
   /** The host PyPI's files come from. */
   pypiFilesUpstream?: string;
+  /** The cargo sparse index root, e.g. https://index.crates.io */
+  cargoUpstream?: string;
+  /** Where .crate files come from, e.g. https://static.crates.io/crates */
+  cargoFilesUpstream?: string;
   metadataTtlSeconds?: number;
   timeouts?: UpstreamTimeouts;
   logger?: Logger;
@@ -63,7 +68,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   const rendered = new RenderedDocuments(layout.rendered, blobs);
   await rendered.init();
   const kv = await Deno.openKv(layout.kv);
-  const stats = await Stats.load(kv, ["npm", "pypi"]);
+  const stats = await Stats.load(kv, ["npm", "pypi", "cargo"]);
   const startedAt = Date.now();
 
   let port = options.port ?? DEFAULT_PORT;
@@ -86,9 +91,14 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     indexUpstream: options.pypiUpstream ?? DEFAULT_PYPI_INDEX,
     filesUpstream: options.pypiFilesUpstream ?? DEFAULT_PYPI_FILES,
   });
+  const cargo = new CargoRegistry(ecosystemContext(shared, "cargo"), {
+    indexUpstream: options.cargoUpstream ?? DEFAULT_CARGO_INDEX,
+    filesUpstream: options.cargoFilesUpstream ?? DEFAULT_CARGO_FILES,
+  });
   const ecosystems = [
     { name: "npm", prefix: NpmRegistry.prefix, registry: npm },
     { name: "pypi", prefix: PypiRegistry.prefix, registry: pypi },
+    { name: "cargo", prefix: CargoRegistry.prefix, registry: cargo },
   ];
   let url = "";
 
@@ -128,6 +138,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
         version: VERSION,
         npm: `${url}/npm/`,
         pypi: `${url}/pypi/simple/`,
+        cargo: `sparse+${url}/cargo/index/`,
       });
     }
     return errorResponse(404, `no such route: ${pathname}`);

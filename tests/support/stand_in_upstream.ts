@@ -1,5 +1,5 @@
-// A tiny upstream for fault injection only. It serves one package, as an npm packument and as a
-// PyPI Simple API page, whose one file can be made to go missing, arrive corrupt, die
+// A tiny upstream for fault injection only. It serves one package, as an npm packument, a PyPI
+// Simple API page and a cargo sparse-index file, whose one file can be made to go missing, arrive corrupt, die
 // mid-stream, arrive truncated, trickle, or never answer. Everything that does not need a fault
 // is tested against the real public registries instead.
 import { createHash } from "node:crypto";
@@ -130,6 +130,18 @@ export function startStandInUpstream(
             "core-metadata": { sha256: metadataSha256 },
           }],
         }, { headers: { "content-type": "application/vnd.pypi.simple.v1+json" } });
+      }
+      if (path === `/index/${name.slice(0, 2)}/${name.slice(2, 4)}/${name}`) {
+        state.pageRequests++;
+        if (state.fault === "500") return new Response("boom", { status: 500 });
+        const line = { name, vers: version, deps: [], cksum: sha256, features: {}, yanked: false };
+        return new Response(JSON.stringify(line) + "\n", {
+          headers: { "content-type": "text/plain" },
+        });
+      }
+      if (path === `/crates/${name}/${version}/download`) {
+        state.tarballRequests++;
+        return await tarballResponse();
       }
       if (path === `/${name}/-/${filename}.metadata`) return new Response(metadataFile);
       if (path === `/${name}/-/${filename}`) {

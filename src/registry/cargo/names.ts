@@ -1,0 +1,47 @@
+// Sparse-index paths and crate names. Index paths are derived from the lowercased name
+// (`1/a`, `2/ab`, `3/a/abc`, `ab/cd/abcd…`), so a path is accepted only when its prefix is the one
+// the name implies: nothing else can reach the store or the upstream URL.
+
+export type CargoRoute =
+  | { kind: "config" }
+  | { kind: "index"; name: string; path: string }
+  | { kind: "download"; name: string; version: string };
+
+const CRATE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+// SemVer with optional pre-release and build metadata.
+const VERSION = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
+
+export function isValidCrateName(name: string): boolean {
+  return CRATE_NAME.test(name);
+}
+
+export function indexPath(name: string): string {
+  const lower = name.toLowerCase();
+  if (lower.length === 1) return `1/${lower}`;
+  if (lower.length === 2) return `2/${lower}`;
+  if (lower.length === 3) return `3/${lower[0]}/${lower}`;
+  return `${lower.slice(0, 2)}/${lower.slice(2, 4)}/${lower}`;
+}
+
+/** Parses the path after `/cargo/`. */
+export function parseCargoPath(rawPath: string): CargoRoute | undefined {
+  const segments = rawPath.split("/");
+  if (segments.some((s) => s === "" || s.includes("%") || s.includes("\0"))) return undefined;
+  const [area, ...rest] = segments;
+  if (area === "index") {
+    if (rest.length === 1 && rest[0] === "config.json") return { kind: "config" };
+    const name = rest[rest.length - 1];
+    if (!name || !isValidCrateName(name)) return undefined;
+    const path = rest.join("/");
+    return path === indexPath(name) ? { kind: "index", name: name.toLowerCase(), path } : undefined;
+  }
+  // api/v1/crates/{name}/{version}/download
+  if (
+    area === "api" && rest.length === 5 && rest[0] === "v1" && rest[1] === "crates" &&
+    rest[4] === "download" && isValidCrateName(rest[2]) && VERSION.test(rest[3]) &&
+    rest[3].length <= 100
+  ) {
+    return { kind: "download", name: rest[2], version: rest[3] };
+  }
+  return undefined;
+}
