@@ -4,8 +4,9 @@
 import { JsonBlobCache } from "../../store/json_blob_cache.ts";
 import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
 import type { EcosystemContext } from "../context.ts";
-import { acceptsGzip, baseUrlFor, errorResponse, fileResponse, jsonResponse } from "../http.ts";
-import { countMetadataOutcome, failureResponse } from "../outcomes.ts";
+import { baseUrlFor, jsonResponse } from "../http.ts";
+import { failureResponse } from "../outcomes.ts";
+import { serveDocument } from "../documents.ts";
 import { servePackageFile } from "../package_files.ts";
 import { type CargoRoute, indexPath, parseCargoPath } from "./names.ts";
 
@@ -95,29 +96,15 @@ export class CargoRegistry {
   async #indexFile(request: Request, name: string): Promise<Response> {
     const outcome = await this.#fetchIndex(name);
     if (outcome.kind === "not-found") return cargoError(404, `crate ${name} not found`);
-    countMetadataOutcome(this.ctx, outcome);
-    // No placeholder in index files: the empty base gives one rendering (plain and gzip).
-    const rendered = await this.ctx.rendered.get(outcome.record.digest, "", acceptsGzip(request));
-    const headers: Record<string, string> = {
-      "content-type": "text/plain; charset=utf-8",
-      "cache-control": "max-age=60, public",
-      "last-modified": new Date(outcome.record.fetchedAt).toUTCString(),
+    return serveDocument(this.ctx, request, {
+      outcome,
+      digest: outcome.record.digest,
+      baseUrl: "", // index files carry no URLs of ours
+      contentType: "text/plain; charset=utf-8",
+      cacheControl: "max-age=60, public",
       vary: "Accept-Encoding",
-    };
-    if (rendered.gzip) headers["content-encoding"] = "gzip";
-    if (outcome.kind === "stale") headers.warning = `110 vm-pkg "stale: ${outcome.warning}"`;
-    if (
-      !request.headers.has("if-none-match") && notModifiedSince(request, outcome.record.fetchedAt)
-    ) {
-      return new Response(null, { status: 304, headers });
-    }
-    const response = await fileResponse(request, {
-      path: rendered.path,
-      etag: rendered.etag,
-      headers,
-      onBytes: (n) => this.ctx.stats.add("servedBytes", n),
+      what: `the index file of ${name}`,
     });
-    return response ?? errorResponse(500, `rendered index file of ${name} vanished`);
   }
 
   #download(request: Request, name: string, version: string): Promise<Response> {
@@ -155,11 +142,6 @@ function parseChecksums(body: Uint8Array): Record<string, string> {
     }
   }
   return checksums;
-}
-
-function notModifiedSince(request: Request, fetchedAt: number): boolean {
-  const since = Date.parse(request.headers.get("if-modified-since") ?? "");
-  return Number.isFinite(since) && Math.floor(fetchedAt / 1000) * 1000 <= since;
 }
 
 /** cargo shows `errors[].detail` from a failed registry response. */

@@ -1,11 +1,12 @@
 // The npm protocol under /npm/: packuments (full and abbreviated), tarballs, ping and audit.
 // Storage, upstream fetching and freshness are the shared ones; this file only speaks npm.
 import type { EcosystemContext } from "../context.ts";
-import { acceptsGzip, baseUrlFor, errorResponse, fileResponse, jsonResponse } from "../http.ts";
+import { baseUrlFor, errorResponse, jsonResponse } from "../http.ts";
 import { type ExpectedDigest, parseIntegrity } from "../../store/hashing.ts";
 import { JsonBlobCache } from "../../store/json_blob_cache.ts";
 import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
 import { countMetadataOutcome, failureResponse } from "../outcomes.ts";
+import { serveDocument } from "../documents.ts";
 import { fileNotListed, servePackageFile } from "../package_files.ts";
 import { type NpmRoute, parseNpmPath, upstreamNamePath } from "./names.ts";
 import { processPackument, type TarballRef } from "./packument.ts";
@@ -117,29 +118,16 @@ export class NpmRegistry {
     if (outcome.kind === "not-found") {
       return errorResponse(404, `package ${name} not found upstream`);
     }
-    countMetadataOutcome(this.ctx, outcome);
     const abbreviated = (request.headers.get("accept") ?? "").includes(ABBREVIATED_TYPE);
-    const record = outcome.record;
-    const rendered = await this.ctx.rendered.get(
-      abbreviated ? record.abbreviatedDigest : record.fullDigest,
-      baseUrlFor(request, this.ctx.fallbackHost, NpmRegistry.prefix),
-      acceptsGzip(request),
-    );
-    const headers: Record<string, string> = {
-      "content-type": abbreviated ? ABBREVIATED_TYPE : "application/json",
-      "cache-control": "public, max-age=300",
-      "last-modified": new Date(record.fetchedAt).toUTCString(),
+    return serveDocument(this.ctx, request, {
+      outcome,
+      digest: abbreviated ? outcome.record.abbreviatedDigest : outcome.record.fullDigest,
+      baseUrl: baseUrlFor(request, this.ctx.fallbackHost, NpmRegistry.prefix),
+      contentType: abbreviated ? ABBREVIATED_TYPE : "application/json",
+      cacheControl: "public, max-age=300",
       vary: "Accept, Accept-Encoding",
-    };
-    if (rendered.gzip) headers["content-encoding"] = "gzip";
-    if (outcome.kind === "stale") headers.warning = `110 vm-pkg "stale: ${outcome.warning}"`;
-    const response = await fileResponse(request, {
-      path: rendered.path,
-      etag: rendered.etag,
-      headers,
-      onBytes: (n) => this.ctx.stats.add("servedBytes", n),
+      what: name,
     });
-    return response ?? errorResponse(500, `rendered document for ${name} vanished`);
   }
 
   /** `GET /npm/<name>/<version|tag>`: one version's manifest, as `npm view name@1.2.3` asks. */

@@ -4,8 +4,9 @@
 import { JsonBlobCache } from "../../store/json_blob_cache.ts";
 import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
 import type { EcosystemContext } from "../context.ts";
-import { acceptsGzip, errorResponse, fileResponse } from "../http.ts";
-import { countMetadataOutcome, failureResponse } from "../outcomes.ts";
+import { errorResponse } from "../http.ts";
+import { failureResponse } from "../outcomes.ts";
+import { serveDocument } from "../documents.ts";
 import { fileNotListed, servePackageFile } from "../package_files.ts";
 import { negotiateSimpleFormat, SIMPLE_HTML, SIMPLE_JSON, TEXT_HTML } from "./content_type.ts";
 import { parsePypiPath, type PypiRoute } from "./names.ts";
@@ -140,24 +141,16 @@ export class PypiRegistry {
     }
     const outcome = await pending;
     if (outcome.kind === "not-found") return errorResponse(404, `${what} not found upstream`);
-    countMetadataOutcome(this.ctx, outcome);
-    const digest = format.json ? outcome.record.jsonDigest : outcome.record.htmlDigest;
-    // File links are relative, so one rendering serves every host name: the base is empty.
-    const rendered = await this.ctx.rendered.get(digest, "", acceptsGzip(request));
-    const headers: Record<string, string> = {
-      "content-type": format.json ? format.type : `${format.type}; charset=utf-8`,
-      "cache-control": "max-age=600, public",
+    return serveDocument(this.ctx, request, {
+      outcome,
+      digest: format.json ? outcome.record.jsonDigest : outcome.record.htmlDigest,
+      // File links are relative, so one rendering serves every host name.
+      baseUrl: "",
+      contentType: format.json ? format.type : `${format.type}; charset=utf-8`,
+      cacheControl: "max-age=600, public",
       vary: "Accept, Accept-Encoding",
-    };
-    if (rendered.gzip) headers["content-encoding"] = "gzip";
-    if (outcome.kind === "stale") headers.warning = `110 vm-pkg "stale: ${outcome.warning}"`;
-    const response = await fileResponse(request, {
-      path: rendered.path,
-      etag: rendered.etag,
-      headers,
-      onBytes: (n) => this.ctx.stats.add("servedBytes", n),
+      what,
     });
-    return response ?? errorResponse(500, `rendered page for ${what} vanished`);
   }
 
   #file(

@@ -1,0 +1,55 @@
+// Serving a cached metadata document (packument, Simple API page, sparse-index file), the same
+// for every ecosystem: the stored bytes rendered for the client's base URL, gzip when accepted,
+// validators and 304, and a Warning header when the upstream could not confirm it.
+import type { Freshness, MetadataOutcome } from "../upstream/metadata_cache.ts";
+import type { EcosystemContext } from "./context.ts";
+import { acceptsGzip, errorResponse, fileResponse } from "./http.ts";
+import { countMetadataOutcome } from "./outcomes.ts";
+
+export interface DocumentResponse {
+  /** The found (or stale) metadata outcome the document belongs to. */
+  outcome: Exclude<MetadataOutcome<unknown>, { kind: "not-found" }>;
+  digest: string;
+  /** What replaces the base-URL placeholder; "" for documents without one. */
+  baseUrl: string;
+  contentType: string;
+  cacheControl: string;
+  vary: string;
+  what: string;
+}
+
+export async function serveDocument(
+  ctx: EcosystemContext,
+  request: Request,
+  doc: DocumentResponse,
+): Promise<Response> {
+  countMetadataOutcome(ctx, doc.outcome);
+  const rendered = await ctx.rendered.get(doc.digest, doc.baseUrl, acceptsGzip(request));
+  const record: Freshness = doc.outcome.record as Freshness;
+  const headers: Record<string, string> = {
+    "content-type": doc.contentType,
+    "cache-control": doc.cacheControl,
+    "last-modified": new Date(record.fetchedAt).toUTCString(),
+    vary: doc.vary,
+  };
+  if (rendered.gzip) headers["content-encoding"] = "gzip";
+  if (doc.outcome.kind === "stale") {
+    headers.warning = `110 vm-pkg "stale: ${doc.outcome.warning.replaceAll('"', "'")}"`;
+  }
+  // If-Modified-Since only counts when the client sent no ETag (RFC 9110 §13.1.3).
+  if (!request.headers.has("if-none-match") && notModifiedSince(request, record.fetchedAt)) {
+    return new Response(null, { status: 304, headers: { ...headers, etag: rendered.etag } });
+  }
+  const response = await fileResponse(request, {
+    path: rendered.path,
+    etag: rendered.etag,
+    headers,
+    onBytes: (n) => ctx.stats.add("servedBytes", n),
+  });
+  return response ?? errorResponse(500, `the stored document for ${doc.what} vanished`);
+}
+
+function notModifiedSince(request: Request, fetchedAt: number): boolean {
+  const since = Date.parse(request.headers.get("if-modified-since") ?? "");
+  return Number.isFinite(since) && Math.floor(fetchedAt / 1000) * 1000 <= since;
+}
