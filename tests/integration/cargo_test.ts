@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { cargoConfigToml } from "../../src/registry/cargo/client_config.ts";
+import { hasProgram, runProcess } from "../support/process.ts";
 import {
   rawGet,
   readBody,
@@ -13,20 +14,7 @@ import {
 } from "../support/registry.ts";
 import { type StandInUpstream, startStandInUpstream } from "../support/stand_in_upstream.ts";
 
-async function hasCargo(): Promise<boolean> {
-  try {
-    const probe = new Deno.Command("cargo", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    });
-    return (await probe.output()).success;
-  } catch {
-    return false;
-  }
-}
-
-const cargoMissing = !(await hasCargo());
+const cargoMissing = !(await hasProgram("cargo"));
 if (cargoMissing) console.warn("skipping cargo tests: cargo is not installed");
 
 async function cargoCounters(registry: TestRegistry) {
@@ -62,19 +50,11 @@ async function makeCargoProject(dir: string): Promise<string> {
   return project;
 }
 
-async function cargo(args: string[], cwd: string, cargoHome: string, targetDir: string) {
-  const output = await new Deno.Command("cargo", {
-    args,
+function cargo(args: string[], cwd: string, cargoHome: string, targetDir: string) {
+  return runProcess("cargo", args, {
     cwd,
     env: { CARGO_HOME: cargoHome, CARGO_TARGET_DIR: targetDir, CARGO_TERM_COLOR: "never" },
-    stdin: "null",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  });
 }
 
 async function freshCargoHome(dir: string, name: string, registryUrl: string): Promise<string> {

@@ -127,17 +127,7 @@ Deno.test("stop lets a download in flight complete; nothing partial is left", as
   const dataDir = await Deno.makeTempDir({ prefix: "vm-cli-stop-" });
   const port = freePort();
   try {
-    const started = await runVm([
-      "pkg",
-      "start",
-      "--port",
-      String(port),
-      "--data",
-      dataDir,
-      "--npm-upstream",
-      upstream.url,
-    ]);
-    assert.equal(started.code, 0, started.stderr);
+    await startInBackground(port, dataDir, upstream.url);
     upstream.fault = "trickle";
     const url = `http://127.0.0.1:${port}/npm/${upstream.name}/-/${upstream.filename}`;
     const download = fetch(url).then(readBody);
@@ -167,17 +157,7 @@ Deno.test("kill -9 during a download leaves nothing that would be served", async
   const dataDir = await Deno.makeTempDir({ prefix: "vm-cli-crash-" });
   const port = freePort();
   try {
-    const started = await runVm([
-      "pkg",
-      "start",
-      "--port",
-      String(port),
-      "--data",
-      dataDir,
-      "--npm-upstream",
-      upstream.url,
-    ]);
-    assert.equal(started.code, 0, started.stderr);
+    await startInBackground(port, dataDir, upstream.url);
     const { pid } = JSON.parse(await Deno.readTextFile(join(dataDir, "server.json")));
     upstream.fault = "trickle";
     const url = `http://127.0.0.1:${port}/npm/${upstream.name}/-/${upstream.filename}`;
@@ -203,6 +183,12 @@ Deno.test("kill -9 during a download leaves nothing that would be served", async
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+async function startInBackground(port: number, dataDir: string, npmUpstream: string) {
+  const args = ["pkg", "start", "--port", String(port), "--data", dataDir];
+  const started = await runVm([...args, "--npm-upstream", npmUpstream]);
+  assert.equal(started.code, 0, started.stderr);
+}
 
 /** The local address a TCP port listens on, from /proc/net/tcp (Linux). */
 async function boundAddress(port: number): Promise<string | undefined> {

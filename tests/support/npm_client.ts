@@ -1,50 +1,32 @@
 // Runs the real npm client with nothing from the user's own configuration: an empty userconfig,
 // a cache dir of the test's choosing, and the registry under test.
 import { join } from "node:path";
+import { hasProgram, type ProcessResult, runProcess } from "./process.ts";
 
-export interface NpmRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export async function hasNpm(): Promise<boolean> {
-  try {
-    return (await new Deno.Command("npm", { args: ["--version"], stdout: "null", stderr: "null" })
-      .output()).success;
-  } catch {
-    return false;
-  }
+export function hasNpm(): Promise<boolean> {
+  return hasProgram("npm");
 }
 
 export async function runNpm(
   args: string[],
   options: { cwd: string; registry: string; cache: string; env?: Record<string, string> },
-): Promise<NpmRun> {
+): Promise<ProcessResult> {
   const userconfig = join(options.cwd, ".test-npmrc");
   await Deno.writeTextFile(userconfig, "");
-  const output = await new Deno.Command("npm", {
-    // Defaults first: a later flag wins, so a test can override any of them.
-    args: [
-      args[0],
-      "--loglevel=warn",
-      "--no-fund",
-      "--no-update-notifier",
-      `--registry=${options.registry}`,
-      `--cache=${options.cache}`,
-      `--userconfig=${userconfig}`,
-      ...args.slice(1),
-    ],
+  // Defaults first: a later flag wins, so a test can override any of them.
+  return await runProcess("npm", [
+    args[0],
+    "--loglevel=warn",
+    "--no-fund",
+    "--no-update-notifier",
+    `--registry=${options.registry}`,
+    `--cache=${options.cache}`,
+    `--userconfig=${userconfig}`,
+    ...args.slice(1),
+  ], {
     cwd: options.cwd,
     env: { NPM_CONFIG_GLOBALCONFIG: join(options.cwd, ".test-global-npmrc"), ...options.env },
-    stdin: "null",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  });
 }
 
 /** A project dir with the given package.json dependencies. */

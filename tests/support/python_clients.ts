@@ -2,24 +2,10 @@
 // variables (this machine sets PIP_FIND_LINKS, which would bypass the index), no config files,
 // no client cache.
 import { join } from "node:path";
+import { hasProgram, type ProcessResult, runProcess } from "./process.ts";
 
-export interface ClientRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export async function hasPython(): Promise<boolean> {
-  try {
-    const probe = new Deno.Command("python3", {
-      args: ["-c", "import venv, ensurepip"],
-      stdout: "null",
-      stderr: "null",
-    });
-    return (await probe.output()).success;
-  } catch {
-    return false;
-  }
+export function hasPython(): Promise<boolean> {
+  return hasProgram("python3", ["-c", "import venv, ensurepip"]);
 }
 
 function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -30,23 +16,12 @@ function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   return { ...env, PIP_CONFIG_FILE: "/dev/null", PIP_DISABLE_PIP_VERSION_CHECK: "1", ...extra };
 }
 
-export async function run(
+export function run(
   command: string,
   args: string[],
   env: Record<string, string> = {},
-): Promise<ClientRun> {
-  const output = await new Deno.Command(command, {
-    args,
-    env: cleanEnv(env),
-    clearEnv: true,
-    stdin: "null",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+): Promise<ProcessResult> {
+  return runProcess(command, args, { env: cleanEnv(env), clearEnv: true });
 }
 
 /** A fresh virtual environment; returns its python. */
