@@ -9,6 +9,8 @@ import { sha256Hex } from "./hashing.ts";
 import { Coalescer } from "../upstream/coalescer.ts";
 
 export const BASE_URL_PLACEHOLDER = "@@vm-pkg-base-url@@";
+/** About 64 MB of recently stored templates are kept in memory. */
+const RECENT_MAX_CHARS = 32 * 1024 * 1024;
 
 export interface RenderedDocument {
   path: string;
@@ -24,6 +26,9 @@ export interface RenderedDocument {
 export class RenderedDocuments {
   readonly #coalescer = new Coalescer<RenderedDocument>();
   readonly #background = new Set<Promise<unknown>>();
+  /** Templates just stored, so their first rendering need not read them back from disk. */
+  readonly #recent = new Map<string, string>();
+  #recentChars = 0;
 
   constructor(private readonly dir: string, private readonly blobs: BlobStore) {}
 
@@ -33,18 +38,30 @@ export class RenderedDocuments {
 
   /**
    * The document `digest` with its placeholder replaced by `baseUrl`. A gzip copy is served when
-   * asked for and already rendered; the first time, the plain copy is served and the gzip copy is
-   * made in the background, so compressing a 20 MB packument never delays a cold install.
+   * asked for and already made. It is made in the background the second time a client that
+   * accepts gzip asks for the document: a cold install asks once, and compressing a 20 MB
+   * packument must not slow it down.
    */
   async get(digest: string, baseUrl: string, gzip: boolean): Promise<RenderedDocument> {
     if (gzip) {
       const compressed = await this.#existing(digest, baseUrl, true);
       if (compressed) return compressed;
     }
-    const plain = await this.#existing(digest, baseUrl, false) ??
-      await this.#renderOnce(digest, baseUrl, false);
-    if (gzip) this.#inBackground(this.#renderOnce(digest, baseUrl, true));
-    return plain;
+    const existing = await this.#existing(digest, baseUrl, false);
+    if (existing && gzip) this.#inBackground(this.#renderOnce(digest, baseUrl, true));
+    return existing ?? await this.#renderOnce(digest, baseUrl, false);
+  }
+
+  /** Keeps a just-stored template in memory for its first uses (bounded in total size). */
+  remember(digest: string, template: string): void {
+    if (this.#recent.has(digest) || template.length > RECENT_MAX_CHARS) return;
+    this.#recent.set(digest, template);
+    this.#recentChars += template.length;
+    for (const [oldest, text] of this.#recent) {
+      if (this.#recentChars <= RECENT_MAX_CHARS) break;
+      this.#recent.delete(oldest);
+      this.#recentChars -= text.length;
+    }
   }
 
   /** Resolves when no background rendering is running (graceful shutdown, tests). */
@@ -78,6 +95,15 @@ export class RenderedDocuments {
     return this.#coalescer.run(path, () => this.#render(digest, baseUrl, gzip, path, etag));
   }
 
+  /** The stored template of a document, from memory when it was just stored. */
+  async template(digest: string): Promise<string> {
+    const recent = this.#recent.get(digest);
+    if (recent !== undefined) return recent;
+    const bytes = await this.blobs.readBytes(digest);
+    if (!bytes) throw new Error(`metadata blob ${digest} is missing from the store`);
+    return new TextDecoder().decode(bytes);
+  }
+
   #inBackground(task: Promise<unknown>): void {
     const tracked = task.catch(() => {}).finally(() => this.#background.delete(tracked));
     this.#background.add(tracked);
@@ -90,9 +116,7 @@ export class RenderedDocuments {
     path: string,
     etag: string,
   ): Promise<RenderedDocument> {
-    const template = await this.blobs.readBytes(digest);
-    if (!template) throw new Error(`metadata blob ${digest} is missing from the store`);
-    const text = new TextDecoder().decode(template).replaceAll(BASE_URL_PLACEHOLDER, baseUrl);
+    const text = (await this.template(digest)).replaceAll(BASE_URL_PLACEHOLDER, baseUrl);
     let bytes: Uint8Array = new TextEncoder().encode(text);
     if (gzip) bytes = await gzipBytes(bytes);
     const temp = this.blobs.tempPath("render");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { processPackument } from "../../src/registry/npm/packument.ts";
+import { derivePackument, rewriteTarballUrls } from "../../src/registry/npm/packument.ts";
 import { BASE_URL_PLACEHOLDER } from "../../src/store/rendered_documents.ts";
 
 const upstreamDoc = {
@@ -31,15 +31,32 @@ const upstreamDoc = {
   },
 };
 
-function process() {
-  return processPackument(
-    "@scope/demo",
-    new TextEncoder().encode(JSON.stringify(upstreamDoc)),
-  );
+// The public registry sends compact JSON; the mirror here puts spaces after colons.
+const compact = JSON.stringify(upstreamDoc);
+const spaced = JSON.stringify(upstreamDoc).replaceAll('":', '": ');
+
+function fullDocument(text = compact) {
+  return rewriteTarballUrls("@scope/demo", text);
+}
+
+function derive() {
+  return derivePackument("@scope/demo", fullDocument());
 }
 
 Deno.test("tarball URLs from any npm host point at this server; digests stay untouched", () => {
-  const full = JSON.parse(new TextDecoder().decode(process().full));
+  for (const text of [compact, spaced]) {
+    const full = JSON.parse(fullDocument(text));
+    assert.equal(
+      full.versions["2.0.0"].dist.tarball,
+      `${BASE_URL_PLACEHOLDER}/@scope/demo/-/demo-2.0.0.tgz`,
+    );
+  }
+  // Only the URLs change: every other byte of the upstream text stays as it was.
+  assert.equal(
+    fullDocument().replaceAll(/"@@vm-pkg-base-url@@[^"]*"/g, '""'),
+    compact.replaceAll(/"https:\/\/registry\.[a-z]+\.(org|com)\/[^"]*\.tgz"/g, '""'),
+  );
+  const full = JSON.parse(fullDocument());
   const v1 = full.versions["1.0.0"].dist;
   assert.equal(v1.tarball, `${BASE_URL_PLACEHOLDER}/@scope/demo/-/demo-1.0.0.tgz`);
   assert.equal(v1.integrity, "sha512-AAAA");
@@ -52,19 +69,16 @@ Deno.test("tarball URLs from any npm host point at this server; digests stay unt
   assert.equal(full.readme, upstreamDoc.readme);
 });
 
-Deno.test("the tarball index maps file names to the upstream URL and digests", () => {
-  const { tarballs, versionCount } = process();
-  assert.equal(versionCount, 2);
-  assert.deepEqual(tarballs["demo-1.0.0.tgz"], {
-    url: "https://registry.npmjs.org/@scope/demo/-/demo-1.0.0.tgz",
-    integrity: "sha512-AAAA",
-    shasum: "abc",
+Deno.test("the tarball index maps file names to their digests", () => {
+  const { tarballs } = derive();
+  assert.deepEqual(tarballs, {
+    "demo-1.0.0.tgz": { integrity: "sha512-AAAA", shasum: "abc" },
+    "demo-2.0.0.tgz": { integrity: undefined, shasum: "def" },
   });
-  assert.equal(tarballs["demo-2.0.0.tgz"].url.startsWith("https://registry.yarnpkg.com/"), true);
 });
 
 Deno.test("the abbreviated document keeps install fields and drops the rest", () => {
-  const abbreviated = JSON.parse(new TextDecoder().decode(process().abbreviated));
+  const abbreviated = JSON.parse(new TextDecoder().decode(derive().abbreviated));
   assert.deepEqual(Object.keys(abbreviated).sort(), ["dist-tags", "modified", "name", "versions"]);
   assert.equal(abbreviated.modified, "2026-01-02T03:04:05.000Z");
   const v1 = abbreviated.versions["1.0.0"];
@@ -76,7 +90,14 @@ Deno.test("the abbreviated document keeps install fields and drops the rest", ()
   assert.equal(v2.deprecated, "use 3");
 });
 
-Deno.test("invalid upstream JSON is refused, not stored", () => {
-  assert.throws(() => processPackument("x", new TextEncoder().encode("{oops")), /invalid JSON/);
-  assert.throws(() => processPackument("x", new TextEncoder().encode("[1]")), /non-object/);
+Deno.test("invalid upstream JSON is refused", () => {
+  assert.throws(() => rewriteTarballUrls("x", "{oops"), /other than a JSON object/);
+  assert.throws(() => rewriteTarballUrls("x", "[1]"), /other than a JSON object/);
+  assert.throws(() => derivePackument("x", '{"a": }'), /invalid JSON/);
+});
+
+Deno.test("a readme that quotes a tarball member is not rewritten", () => {
+  const doc = { name: "q", readme: 'use "tarball": "https://x/q/-/q-1.tgz"', versions: {} };
+  const text = JSON.stringify(doc);
+  assert.equal(rewriteTarballUrls("q", text), text);
 });

@@ -52,7 +52,8 @@ Deno.test("documents render per base URL, plain and gzip, with distinct ETags", 
     );
     const local = await rendered.get(digest, "http://127.0.0.1:3080/npm", false);
     const vm = await rendered.get(digest, "http://host.docker.internal:3080/npm", false);
-    // The first gzip request gets the plain copy while the gzip copy is made in the background.
+    // The first request that accepts gzip gets the plain copy (here made already); then the gzip
+    // copy is made in the background, and served from then on.
     const first = await rendered.get(digest, "http://127.0.0.1:3080/npm", true);
     assert.equal(first.gzip, false);
     await rendered.idle();

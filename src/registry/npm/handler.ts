@@ -9,7 +9,8 @@ import { countMetadataOutcome, failureResponse } from "../outcomes.ts";
 import { serveDocument } from "../documents.ts";
 import { fileNotListed, servePackageFile } from "../package_files.ts";
 import { type NpmRoute, parseNpmPath, upstreamNamePath } from "./names.ts";
-import { processPackument, type TarballRef } from "./packument.ts";
+import { derivePackument, rewriteTarballUrls, type TarballDigests } from "./packument.ts";
+import { Coalescer } from "../../upstream/coalescer.ts";
 
 export interface NpmOptions {
   /** e.g. https://registry.npmjs.org (no trailing slash needed). */
@@ -20,9 +21,13 @@ export interface NpmOptions {
 interface PackumentRecord {
   name: string;
   fullDigest: string;
+  /** Made from the full document the first time they are needed (see packument.ts). */
+  derived?: DerivedDigests;
+}
+
+interface DerivedDigests {
   abbreviatedDigest: string;
   tarballIndexDigest: string;
-  versionCount: number;
 }
 
 const ABBREVIATED_TYPE = "application/vnd.npm.install-v1+json";
@@ -36,7 +41,8 @@ const PING_TIMEOUT_MS = 5_000;
 export class NpmRegistry {
   static readonly prefix = "/npm";
   readonly #upstream: string;
-  readonly #tarballIndexes: JsonBlobCache<Record<string, TarballRef>>;
+  readonly #tarballIndexes: JsonBlobCache<Record<string, TarballDigests>>;
+  readonly #deriving = new Coalescer<DerivedDigests>();
 
   constructor(private readonly ctx: EcosystemContext, options: NpmOptions) {
     this.#upstream = options.upstream.replace(/\/+$/, "");
@@ -96,20 +102,31 @@ export class NpmRegistry {
       // The full document: the abbreviated one is derived here, so one upstream fetch serves both.
       headers: { accept: "application/json" },
       ingest: async (body) => {
-        const processed = processPackument(name, body);
-        const [fullDigest, abbreviatedDigest, tarballIndexDigest] = await Promise.all([
-          this.ctx.blobs.putBytes(processed.full),
-          this.ctx.blobs.putBytes(processed.abbreviated),
-          this.#tarballIndexes.put(processed.tarballs),
-        ]);
-        return {
-          name,
-          fullDigest,
-          abbreviatedDigest,
-          tarballIndexDigest,
-          versionCount: processed.versionCount,
-        };
+        const template = rewriteTarballUrls(name, new TextDecoder().decode(body));
+        const fullDigest = await this.ctx.blobs.putBytes(new TextEncoder().encode(template));
+        this.ctx.rendered.remember(fullDigest, template);
+        return { name, fullDigest };
       },
+    });
+  }
+
+  /** The abbreviated document and tarball index of a stored packument, made once. */
+  #derived(name: string, record: PackumentRecord): Promise<DerivedDigests> {
+    if (record.derived) return Promise.resolve(record.derived);
+    return this.#deriving.run(record.fullDigest, async () => {
+      const derived = derivePackument(name, await this.ctx.rendered.template(record.fullDigest));
+      const [abbreviatedDigest, tarballIndexDigest] = await Promise.all([
+        this.ctx.blobs.putBytes(derived.abbreviated),
+        this.#tarballIndexes.put(derived.tarballs),
+      ]);
+      const digests = { abbreviatedDigest, tarballIndexDigest };
+      const key = ["npm", "packument", name];
+      const current = (await this.ctx.kv.get<PackumentRecord>(key)).value;
+      // Only if the document was not replaced meanwhile; the next request derives again if so.
+      if (current?.fullDigest === record.fullDigest) {
+        await this.ctx.kv.set(key, { ...current, derived: digests });
+      }
+      return digests;
     });
   }
 
@@ -119,9 +136,12 @@ export class NpmRegistry {
       return errorResponse(404, `package ${name} not found upstream`);
     }
     const abbreviated = (request.headers.get("accept") ?? "").includes(ABBREVIATED_TYPE);
+    const digest = abbreviated
+      ? (await this.#derived(name, outcome.record)).abbreviatedDigest
+      : outcome.record.fullDigest;
     return serveDocument(this.ctx, request, {
       outcome,
-      digest: abbreviated ? outcome.record.abbreviatedDigest : outcome.record.fullDigest,
+      digest,
       baseUrl: baseUrlFor(request, this.ctx.fallbackHost, NpmRegistry.prefix),
       contentType: abbreviated ? ABBREVIATED_TYPE : "application/json",
       cacheControl: "public, max-age=300",
@@ -159,14 +179,16 @@ export class NpmRegistry {
       resolve: async () => {
         const outcome = await this.#fetchPackument(name);
         if (outcome.kind === "not-found") return fileNotListed(name, filename);
-        const index = await this.#tarballIndexes.get(outcome.record.tarballIndexDigest);
-        const ref = index[filename];
-        if (!ref) return fileNotListed(name, filename);
-        const expected = expectedDigest(ref);
+        const { tarballIndexDigest } = await this.#derived(name, outcome.record);
+        const digests = (await this.#tarballIndexes.get(tarballIndexDigest))[filename];
+        if (!digests) return fileNotListed(name, filename);
+        const expected = expectedDigest(digests);
         if (!expected) {
           return errorResponse(502, `upstream publishes no digest for ${filename}; refusing it`);
         }
-        return { url: ref.url, expected };
+        // Always from the configured upstream, at the registry's standard tarball path: old
+        // documents name other hosts, and the upstream's own documents never choose the host.
+        return { url: `${this.#upstream}/${name}/-/${filename}`, expected };
       },
     });
   }
@@ -219,7 +241,7 @@ export class NpmRegistry {
   }
 }
 
-function expectedDigest(ref: TarballRef): ExpectedDigest | undefined {
+function expectedDigest(ref: TarballDigests): ExpectedDigest | undefined {
   const fromIntegrity = ref.integrity ? parseIntegrity(ref.integrity) : undefined;
   if (fromIntegrity) return fromIntegrity;
   if (ref.shasum && /^[0-9a-f]{40}$/i.test(ref.shasum)) {

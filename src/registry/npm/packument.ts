@@ -1,21 +1,81 @@
-// Turns an upstream packument into what the cache stores: the full document and the abbreviated
-// ("corgi") document with every tarball URL pointing at this server, plus a small index from
-// tarball file name to upstream URL and digest, so a tarball request never has to parse the
-// (possibly 40 MB) packument again. `integrity`, `shasum` and `signatures` are never touched.
+// What the cache keeps of an upstream packument, made in two steps so that a cold install does
+// not wait for work it does not need:
+// 1. On the request path, the tarball URLs are rewritten in the upstream text itself (no parse,
+//    no re-serialization of a document that can be 20 MB): the result is the stored full document.
+// 2. Later, when an abbreviated document or a tarball is first asked for, the stored document is
+//    parsed once to derive the abbreviated ("corgi") document and a small index from tarball file
+//    name to its digests, so a tarball request never parses the packument again.
+// `integrity`, `shasum` and `signatures` are never touched.
 import { BASE_URL_PLACEHOLDER } from "../../store/rendered_documents.ts";
 import { UpstreamDataError } from "../outcomes.ts";
 
-export interface TarballRef {
-  url: string;
+/** What the upstream published for one tarball; verification needs one of the two. */
+export interface TarballDigests {
   integrity?: string;
   shasum?: string;
 }
 
-export interface ProcessedPackument {
-  full: Uint8Array;
+export interface DerivedPackument {
   abbreviated: Uint8Array;
-  tarballs: Record<string, TarballRef>;
-  versionCount: number;
+  tarballs: Record<string, TarballDigests>;
+}
+
+const TARBALL_FILE = /^[A-Za-z0-9_~-][A-Za-z0-9._~+-]*\.tgz$/;
+// A `"tarball": "<url>"` member. Quotes inside JSON strings are escaped, so this matches keys only.
+const TARBALL_MEMBER = /"tarball"(\s*):(\s*)"((?:[^"\\]|\\.)*)"/g;
+
+/**
+ * The full document with every tarball URL pointing at `<placeholder>/<name>/-/<file>`; the
+ * placeholder becomes this server's base URL when the document is served.
+ */
+export function rewriteTarballUrls(name: string, upstreamText: string): string {
+  const trimmed = upstreamText.trim();
+  if (!trimmed.startsWith("{") || !trimmed.endsWith("}")) {
+    throw new UpstreamDataError(`upstream sent something other than a JSON object for ${name}`);
+  }
+  return upstreamText.replace(TARBALL_MEMBER, (member, before, after, escapedUrl) => {
+    const filename = tarballFileName(escapedUrl);
+    if (!filename) return member;
+    return `"tarball"${before}:${after}"${BASE_URL_PLACEHOLDER}/${name}/-/${filename}"`;
+  });
+}
+
+/** Parses the stored full document once; throws UpstreamDataError when it is not JSON. */
+export function derivePackument(name: string, fullTemplate: string): DerivedPackument {
+  let doc: Json;
+  try {
+    doc = JSON.parse(fullTemplate);
+  } catch {
+    throw new UpstreamDataError(`upstream sent invalid JSON for ${name}`);
+  }
+  if (!isObject(doc)) {
+    throw new UpstreamDataError(`upstream sent a non-object packument for ${name}`);
+  }
+  const versions = isObject(doc.versions) ? doc.versions : {};
+  const tarballs: Record<string, TarballDigests> = {};
+  const abbreviatedVersions: Json = {};
+  for (const [version, manifest] of Object.entries(versions)) {
+    if (!isObject(manifest)) continue;
+    const dist = isObject(manifest.dist) ? manifest.dist : undefined;
+    const filename = typeof dist?.tarball === "string"
+      ? dist.tarball.slice(dist.tarball.lastIndexOf("/") + 1)
+      : undefined;
+    if (dist && filename && TARBALL_FILE.test(filename)) {
+      tarballs[filename] = {
+        integrity: typeof dist.integrity === "string" ? dist.integrity : undefined,
+        shasum: typeof dist.shasum === "string" ? dist.shasum : undefined,
+      };
+    }
+    abbreviatedVersions[version] = abbreviateVersion(manifest);
+  }
+  const time = isObject(doc.time) ? doc.time : undefined;
+  const abbreviated: Json = {
+    name: doc.name ?? name,
+    "dist-tags": doc["dist-tags"] ?? {},
+    versions: abbreviatedVersions,
+  };
+  if (typeof time?.modified === "string") abbreviated.modified = time.modified;
+  return { abbreviated: new TextEncoder().encode(JSON.stringify(abbreviated)), tarballs };
 }
 
 type Json = Record<string, unknown>;
@@ -48,54 +108,6 @@ const ABBREVIATED_VERSION_FIELDS = [
 
 const INSTALL_SCRIPTS = ["preinstall", "install", "postinstall"];
 
-export function processPackument(name: string, body: Uint8Array): ProcessedPackument {
-  let doc: Json;
-  try {
-    doc = JSON.parse(new TextDecoder().decode(body));
-  } catch {
-    throw new UpstreamDataError(`upstream sent invalid JSON for ${name}`);
-  }
-  if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
-    throw new UpstreamDataError(`upstream sent a non-object packument for ${name}`);
-  }
-  const versions = isObject(doc.versions) ? doc.versions : {};
-  const tarballs: Record<string, TarballRef> = {};
-  const abbreviatedVersions: Json = {};
-
-  for (const [version, manifest] of Object.entries(versions)) {
-    if (!isObject(manifest)) continue;
-    const dist = isObject(manifest.dist) ? manifest.dist : undefined;
-    if (dist && typeof dist.tarball === "string") {
-      const filename = tarballFileName(dist.tarball);
-      if (filename) {
-        tarballs[filename] = {
-          url: dist.tarball,
-          integrity: typeof dist.integrity === "string" ? dist.integrity : undefined,
-          shasum: typeof dist.shasum === "string" ? dist.shasum : undefined,
-        };
-        dist.tarball = `${BASE_URL_PLACEHOLDER}/${name}/-/${filename}`;
-      }
-    }
-    abbreviatedVersions[version] = abbreviateVersion(manifest);
-  }
-
-  const time = isObject(doc.time) ? doc.time : undefined;
-  const abbreviated: Json = {
-    name: doc.name ?? name,
-    "dist-tags": doc["dist-tags"] ?? {},
-    versions: abbreviatedVersions,
-  };
-  if (typeof time?.modified === "string") abbreviated.modified = time.modified;
-
-  const encoder = new TextEncoder();
-  return {
-    full: encoder.encode(JSON.stringify(doc)),
-    abbreviated: encoder.encode(JSON.stringify(abbreviated)),
-    tarballs,
-    versionCount: Object.keys(versions).length,
-  };
-}
-
 function abbreviateVersion(manifest: Json): Json {
   const out: Json = {};
   for (const field of ABBREVIATED_VERSION_FIELDS) {
@@ -110,13 +122,16 @@ function abbreviateVersion(manifest: Json): Json {
   return out;
 }
 
-function tarballFileName(url: string): string | undefined {
+/** The file name of a tarball URL as it appears (JSON-escaped) in the upstream text. */
+function tarballFileName(escapedUrl: string): string | undefined {
+  let url: string;
   try {
-    const last = new URL(url).pathname.split("/").pop();
-    return last && /^[A-Za-z0-9_~-][A-Za-z0-9._~+-]*\.tgz$/.test(last) ? last : undefined;
+    url = JSON.parse(`"${escapedUrl}"`);
   } catch {
     return undefined;
   }
+  const last = url.split(/[?#]/)[0].split("/").pop();
+  return last && TARBALL_FILE.test(last) ? last : undefined;
 }
 
 function isObject(value: unknown): value is Json {
