@@ -42,6 +42,7 @@ export async function serveDocument(
   }
   const response = await fileResponse(request, {
     path: rendered.path,
+    bytes: rendered.bytes,
     etag: rendered.etag,
     headers,
     onBytes: (n) => ctx.stats.add("servedBytes", n),

@@ -66,6 +66,8 @@ export function countBytes(
 
 export interface FileResponseOptions {
   path: string;
+  /** The file's bytes, when they are in memory already (then the file is not read). */
+  bytes?: Uint8Array;
   etag: string;
   headers: HeadersInit;
   /** Answer single-range requests with 206 (and advertise Accept-Ranges). */
@@ -82,6 +84,12 @@ export async function fileResponse(
   headers.set("etag", options.etag);
   if (options.ranges) headers.set("accept-ranges", "bytes");
   if (etagMatches(request, options.etag)) return new Response(null, { status: 304, headers });
+  if (options.bytes) {
+    headers.set("content-length", String(options.bytes.byteLength));
+    if (request.method === "HEAD") return new Response(null, { status: 200, headers });
+    options.onBytes(options.bytes.byteLength);
+    return new Response(options.bytes as BodyInit, { status: 200, headers });
+  }
   let file: Deno.FsFile;
   try {
     file = await Deno.open(options.path, { read: true });

@@ -7,6 +7,10 @@ import { join } from "node:path";
 import type { BlobStore } from "./blob_store.ts";
 import { sha256Hex } from "./hashing.ts";
 import { Coalescer } from "../upstream/coalescer.ts";
+import { promisify } from "node:util";
+import { gzip as gzipCallback } from "node:zlib";
+
+const gzipAsync = promisify(gzipCallback);
 
 export const BASE_URL_PLACEHOLDER = "@@vm-pkg-base-url@@";
 /** About 64 MB of recently stored templates are kept in memory. */
@@ -14,6 +18,11 @@ const RECENT_MAX_CHARS = 32 * 1024 * 1024;
 
 export interface RenderedDocument {
   path: string;
+  /**
+   * The bytes, when this request rendered the document: they are served from memory while the
+   * file is written in the background, so a cold request never waits for the disk.
+   */
+  bytes?: Uint8Array;
   size: number;
   /**
    * A weak validator shared by the plain and gzip copies: they are the same document, and
@@ -29,6 +38,8 @@ export class RenderedDocuments {
   /** Templates just stored, so their first rendering need not read them back from disk. */
   readonly #recent = new Map<string, string>();
   #recentChars = 0;
+  /** Rendered documents whose file is still being written, served from memory meanwhile. */
+  readonly #writing = new Map<string, RenderedDocument>();
 
   constructor(private readonly dir: string, private readonly blobs: BlobStore) {}
 
@@ -37,19 +48,19 @@ export class RenderedDocuments {
   }
 
   /**
-   * The document `digest` with its placeholder replaced by `baseUrl`. A gzip copy is served when
-   * asked for and already made. It is made in the background the second time a client that
-   * accepts gzip asks for the document: a cold install asks once, and compressing a 20 MB
-   * packument must not slow it down.
+   * The document `digest` with its placeholder replaced by `baseUrl`. The first request renders
+   * the plain copy; a gzip copy (fast level-1 zlib) is then made in the background and served to
+   * every later client that accepts gzip.
    */
   async get(digest: string, baseUrl: string, gzip: boolean): Promise<RenderedDocument> {
     if (gzip) {
       const compressed = await this.#existing(digest, baseUrl, true);
       if (compressed) return compressed;
     }
-    const existing = await this.#existing(digest, baseUrl, false);
-    if (existing && gzip) this.#inBackground(this.#renderOnce(digest, baseUrl, true));
-    return existing ?? await this.#renderOnce(digest, baseUrl, false);
+    const plain = await this.#existing(digest, baseUrl, false) ??
+      await this.#renderOnce(digest, baseUrl, false);
+    if (gzip) this.#inBackground(this.#renderOnce(digest, baseUrl, true));
+    return plain;
   }
 
   /** Keeps a just-stored template in memory for its first uses (bounded in total size). */
@@ -69,6 +80,11 @@ export class RenderedDocuments {
     while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
   }
 
+  /** Used by the tests: whether a rendering's file has reached the disk. */
+  get pendingWrites(): number {
+    return this.#writing.size;
+  }
+
   #location(digest: string, baseUrl: string, gzip: boolean) {
     const base = sha256Hex(baseUrl).slice(0, 16);
     return {
@@ -83,6 +99,8 @@ export class RenderedDocuments {
     gzip: boolean,
   ): Promise<RenderedDocument | undefined> {
     const { path, etag } = this.#location(digest, baseUrl, gzip);
+    const writing = this.#writing.get(path);
+    if (writing) return writing;
     try {
       return { path, etag, gzip, size: (await Deno.stat(path)).size };
     } catch {
@@ -92,6 +110,8 @@ export class RenderedDocuments {
 
   #renderOnce(digest: string, baseUrl: string, gzip: boolean): Promise<RenderedDocument> {
     const { path, etag } = this.#location(digest, baseUrl, gzip);
+    const writing = this.#writing.get(path);
+    if (writing) return Promise.resolve(writing);
     return this.#coalescer.run(path, () => this.#render(digest, baseUrl, gzip, path, etag));
   }
 
@@ -118,7 +138,15 @@ export class RenderedDocuments {
   ): Promise<RenderedDocument> {
     const text = (await this.template(digest)).replaceAll(BASE_URL_PLACEHOLDER, baseUrl);
     let bytes: Uint8Array = new TextEncoder().encode(text);
-    if (gzip) bytes = await gzipBytes(bytes);
+    if (gzip) bytes = await gzipAsync(bytes, { level: 1 });
+    const rendered: RenderedDocument = { path, bytes, size: bytes.byteLength, etag, gzip };
+    this.#writing.set(path, rendered);
+    this.#inBackground(this.#write(path, bytes).finally(() => this.#writing.delete(path)));
+    return rendered;
+  }
+
+  /** Temp file and rename: a crash leaves no half-written rendering under its final name. */
+  async #write(path: string, bytes: Uint8Array): Promise<void> {
     const temp = this.blobs.tempPath("render");
     try {
       await Deno.mkdir(join(path, ".."), { recursive: true });
@@ -128,11 +156,5 @@ export class RenderedDocuments {
       await this.blobs.discard(temp);
       throw error;
     }
-    return { path, size: bytes.byteLength, etag, gzip };
   }
-}
-
-async function gzipBytes(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
 }

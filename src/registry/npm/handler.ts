@@ -162,7 +162,11 @@ export class NpmRegistry {
       baseUrlFor(request, this.ctx.fallbackHost, NpmRegistry.prefix),
       false,
     );
-    const doc = JSON.parse(await Deno.readTextFile(rendered.path));
+    const doc = JSON.parse(
+      rendered.bytes
+        ? new TextDecoder().decode(rendered.bytes)
+        : await Deno.readTextFile(rendered.path),
+    );
     const version = doc["dist-tags"]?.[versionOrTag] ?? versionOrTag;
     const manifest = doc.versions?.[version];
     if (!manifest) return errorResponse(404, `version ${versionOrTag} of ${name} not found`);
