@@ -37,6 +37,8 @@ const AUDIT_PATHS = new Set([
 ]);
 const AUDIT_TIMEOUT_MS = 15_000;
 const PING_TIMEOUT_MS = 5_000;
+/** An audit body lists the names and versions of one tree: a few hundred KB, gzipped. */
+const MAX_AUDIT_BODY = 16 * 1024 * 1024;
 
 export class NpmRegistry {
   static readonly prefix = "/npm";
@@ -221,8 +223,16 @@ export class NpmRegistry {
       const value = request.headers.get(name);
       if (value) headers.set(name, value);
     }
+    const length = Number(request.headers.get("content-length") ?? 0);
+    if (length > MAX_AUDIT_BODY) {
+      await request.body?.cancel();
+      return errorResponse(413, `audit request over ${MAX_AUDIT_BODY / 1024 / 1024} MB`);
+    }
     try {
       const body = new Uint8Array(await request.arrayBuffer());
+      if (body.byteLength > MAX_AUDIT_BODY) {
+        return errorResponse(413, `audit request over ${MAX_AUDIT_BODY / 1024 / 1024} MB`);
+      }
       const response = await this.ctx.upstream.request(`${this.#upstream}/${path}`, {
         method: "POST",
         headers,
