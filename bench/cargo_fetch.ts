@@ -19,11 +19,18 @@ export const CARGO_DEPENDENCIES: Readonly<Record<string, string>> = {
   itertools: '"=0.13.0"',
 };
 
-/** `registryUrl` undefined means crates.io itself. */
+export interface CargoFetchResult {
+  seconds: number;
+  /** Every crate of Cargo.lock as `name@version checksum`, sorted (the project itself left out). */
+  tree: string[];
+}
+
+/** `registryUrl` undefined means crates.io itself; otherwise the vm server's base URL. */
 export async function cargoFetchOnce(
   registryUrl: string | undefined,
   workDir: string,
-): Promise<{ seconds: number; crates: number }> {
+  signal?: AbortSignal,
+): Promise<CargoFetchResult> {
   const home = join(workDir, "cargo-home");
   const project = join(workDir, "project");
   await Deno.mkdir(join(project, "src"), { recursive: true });
@@ -44,14 +51,50 @@ export async function cargoFetchOnce(
   const output = await new Deno.Command("cargo", {
     args: ["fetch", "--quiet"],
     cwd: project,
-    env: { CARGO_HOME: home, CARGO_TERM_COLOR: "never" },
+    env: { ...cargoFreeEnv(), CARGO_HOME: home, CARGO_TERM_COLOR: "never" },
+    clearEnv: true,
     stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal,
   }).output();
   const seconds = (performance.now() - started) / 1000;
   if (!output.success) {
     const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").slice(-10);
     throw new Error(`cargo fetch failed:\n  ${stderr.join("\n  ")}`);
   }
-  const lock = await Deno.readTextFile(join(project, "Cargo.lock"));
-  return { seconds, crates: (lock.match(/^\[\[package\]\]$/gm) ?? []).length - 1 };
+  return { seconds, tree: lockedCrates(await Deno.readTextFile(join(project, "Cargo.lock"))) };
+}
+
+/**
+ * Name, version and checksum of every registry crate in Cargo.lock. The `source` line is left
+ * out: with source replacement cargo still records crates.io, but that is not what proves the
+ * bytes are the same; the checksum is.
+ */
+function lockedCrates(lock: string): string[] {
+  return lock.split(/^\[\[package\]\]$/m).slice(1)
+    .map((block) => ({
+      name: block.match(/^name = "(.+)"$/m)?.[1],
+      version: block.match(/^version = "(.+)"$/m)?.[1],
+      checksum: block.match(/^checksum = "(.+)"$/m)?.[1],
+    }))
+    .filter((crate) => crate.checksum !== undefined)
+    .map(({ name, version, checksum }) => `${name}@${version} ${checksum}`)
+    .sort();
+}
+
+/** The cargo version, for the report. */
+export async function cargoVersion(): Promise<string> {
+  const output = await new Deno.Command("cargo", { args: ["--version"] }).output()
+    .catch(() => undefined);
+  // "cargo 1.95.0 (f2d3ce0bd 2026-03-21)"
+  const version = output?.success ? new TextDecoder().decode(output.stdout).trim() : "";
+  return version.replace(/^cargo /, "") || "unknown";
+}
+
+/** The environment minus CARGO_* variables (registries, proxies, net settings). */
+function cargoFreeEnv(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([name]) => !/^CARGO_/.test(name)),
+  );
 }

@@ -1,8 +1,10 @@
-// `deno task bench`: how long a real `npm install` of a few hundred packages takes straight from
-// the public registry, through a `vm pkg` server that starts empty (cold), and through one that
-// already holds everything (warm). See bench/README.md for the method and the recorded figures.
+// `deno task bench`: how long real clients (`npm install`, `pip install`, `cargo fetch`) take
+// straight from the public registries, through a `vm pkg` server that starts empty (cold), and
+// through one that already holds everything (warm). See bench/README.md for the method and the
+// recorded figures.
 //
-//   deno task bench [--runs N] [--json] [--log-requests] [--keep-logs]
+//   deno task bench [--workload npm|pip|cargo|all] [--runs N] [--json] [--log-requests]
+//                   [--keep-logs]
 import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,16 +16,18 @@ import {
   formatSeconds,
   summarize,
 } from "./figures.ts";
-import { DEPENDENCIES, installOnce, NPM_FLAGS, npmVersions } from "./npm_install.ts";
-import { BENCH_TTL_SECONDS, BenchServer, countersSpent, PUBLIC_NPM } from "./registry_server.ts";
+import { BENCH_TTL_SECONDS, BenchServer, countersSpent } from "./registry_server.ts";
 import { summarizeRequestLog } from "./request_log.ts";
+import { type Workload, WORKLOAD_NAMES, type WorkloadName, WORKLOADS } from "./workloads.ts";
 import {
   type BenchReport,
+  checksPassed,
   printReport,
   type RunResult,
   type Way,
   type WayResult,
   WAYS,
+  type WorkloadReport,
 } from "./report.ts";
 
 const REPO_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -31,6 +35,7 @@ const REPO_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const WORK_ROOT = join(REPO_ROOT, "bench", ".work");
 interface Options {
   runs: number;
+  workloads: WorkloadName[];
   json: boolean;
   logRequests: boolean;
   keepLogs: boolean;
@@ -41,6 +46,7 @@ function parseOptions(args: string[]): Options {
     args,
     options: {
       runs: { type: "string", default: "5" },
+      workload: { type: "string", default: "all" },
       json: { type: "boolean", default: false },
       "log-requests": { type: "boolean", default: false },
       "keep-logs": { type: "boolean", default: false },
@@ -49,10 +55,12 @@ function parseOptions(args: string[]): Options {
   });
   if (values.help) {
     console.log(
-      "usage: deno task bench [--runs N] [--json] [--log-requests] [--keep-logs]\n" +
-        "  --runs N          installs per way (default 5)\n" +
+      "usage: deno task bench [--workload npm|pip|cargo|all] [--runs N] [--json] [--log-requests]\n" +
+        "                       [--keep-logs]\n" +
+        "  --workload W      which client to measure (default all: npm, then pip, then cargo)\n" +
+        "  --runs N          runs per way and workload (default 5)\n" +
         "  --json            print the results as JSON on stdout\n" +
-        "  --log-requests    start the servers with --log-requests and summarize their timings\n" +
+        "  --log-requests    start the servers with --log-requests and summarize npm's timings\n" +
         "  --keep-logs       keep the server logs in bench/.work/ afterwards",
     );
     Deno.exit(0);
@@ -61,8 +69,16 @@ function parseOptions(args: string[]): Options {
   if (!Number.isInteger(runs) || runs < 1) {
     throw new Error(`--runs must be a positive integer, not ${values.runs}`);
   }
+  const workload = values.workload;
+  const workloads = workload === "all"
+    ? [...WORKLOAD_NAMES]
+    : WORKLOAD_NAMES.filter((name) => name === workload);
+  if (workloads.length === 0) {
+    throw new Error(`--workload must be npm, pip, cargo or all, not ${workload}`);
+  }
   return {
     runs,
+    workloads,
     json: values.json,
     logRequests: values["log-requests"],
     keepLogs: values["keep-logs"],
@@ -80,7 +96,7 @@ function progress(message: string): void {
  */
 class Workspace {
   readonly servers = new Set<BenchServer>();
-  /** Aborted by SIGINT/SIGTERM: kills the running npm and stops the next step from starting. */
+  /** Aborted by SIGINT/SIGTERM: kills the running client and stops the next step from starting. */
   readonly interrupted = new AbortController();
   #counter = 0;
 
@@ -93,7 +109,7 @@ class Workspace {
     return new Workspace(root, logs);
   }
 
-  /** A fresh directory for one install (project, npm cache, data dir); removed after use. */
+  /** A fresh directory for one run (project, client caches, data dir); removed after use. */
   async scratch(label: string): Promise<string> {
     this.interrupted.signal.throwIfAborted();
     const dir = join(this.root, `${++this.#counter}-${label}`);
@@ -133,37 +149,48 @@ async function remove(path: string): Promise<void> {
   await Deno.remove(path, { recursive: true }).catch(() => {});
 }
 
-/** The tree of the first install; every later install must match it. */
-let referenceTree: string[] | undefined;
-const treeMismatches: string[] = [];
+/** Compares every run's tree with the first run's of the same workload. */
+class TreeCheck {
+  #reference: string[] | undefined;
+  readonly mismatches: string[] = [];
 
-function checkTree(label: string, tree: string[]): void {
-  referenceTree ??= tree;
-  if (tree.length !== referenceTree.length || tree.some((line, i) => line !== referenceTree![i])) {
-    const theirs = new Set(tree);
-    const missing = referenceTree.filter((line) => !theirs.has(line)).slice(0, 3);
-    treeMismatches.push(`${label}: ${tree.length} packages; differs at ${missing.join(", ")}`);
+  check(label: string, tree: string[]): void {
+    const reference = this.#reference ??= tree;
+    if (tree.length !== reference.length || tree.some((line, i) => line !== reference[i])) {
+      const theirs = new Set(tree);
+      const missing = reference.filter((line) => !theirs.has(line)).slice(0, 3);
+      this.mismatches.push(`${label}: ${tree.length} entries; differs at ${missing.join(", ")}`);
+    }
   }
 }
 
-/** One measured install from `registry` in a fresh scratch dir. */
-async function measureInstall(
-  workspace: Workspace,
-  registry: string,
+/** What every run of one workload shares. */
+interface Bench {
+  workload: Workload;
+  workspace: Workspace;
+  trees: TreeCheck;
+  logRequests: boolean;
+}
+
+/** One measured client run from `server` (or the public registry) in a fresh scratch dir. */
+async function measureRun(
+  bench: Bench,
+  server: BenchServer | undefined,
   label: string,
   round: number,
 ): Promise<RunResult> {
-  const dir = await workspace.scratch(label);
+  const { workload, workspace } = bench;
+  const dir = await workspace.scratch(`${workload.name}-${label}`);
   try {
     const startedAt = Date.now();
-    const install = await installOnce(registry, dir, workspace.interrupted.signal);
+    const run = await workload.run(server, dir, workspace.interrupted.signal);
     const finishedAt = Date.now();
-    checkTree(label, install.tree);
+    bench.trees.check(label, run.tree);
     return {
       round,
-      seconds: install.seconds,
-      phases: install.phases,
-      packages: install.tree.length,
+      seconds: run.seconds,
+      phases: run.phases,
+      packages: run.tree.length,
       startedAt,
       finishedAt,
     };
@@ -172,20 +199,21 @@ async function measureInstall(
   }
 }
 
-/** One install through `server`, with what the server counted in between. */
-async function installThrough(
-  workspace: Workspace,
+/** One run through `server`, with what the server counted for this ecosystem in between. */
+async function runThrough(
+  bench: Bench,
   server: BenchServer,
   label: string,
   round: number,
 ): Promise<RunResult> {
-  const before = await server.counters();
+  const ecosystem = bench.workload.ecosystem;
+  const before = await server.counters(ecosystem);
   const cpuBefore = await server.cpuSeconds();
-  const result = await measureInstall(workspace, server.npmUrl, label, round);
+  const result = await measureRun(bench, server, label, round);
   const cpuAfter = await server.cpuSeconds();
   return {
     ...result,
-    server: countersSpent(before, await server.counters()),
+    server: countersSpent(before, await server.counters(ecosystem)),
     serverCpuSeconds: cpuBefore === undefined || cpuAfter === undefined
       ? undefined
       : cpuAfter - cpuBefore,
@@ -194,28 +222,30 @@ async function installThrough(
 
 /**
  * Reads the request log once the server has exited, when every line it wrote is in the file;
- * runs are matched to log lines by time.
+ * runs are matched to log lines by time. The summary knows npm's requests only.
  */
-async function attachRequestLogs(server: BenchServer, runs: RunResult[]): Promise<void> {
+async function attachRequestLogs(
+  bench: Bench,
+  server: BenchServer,
+  runs: RunResult[],
+): Promise<void> {
+  if (!bench.logRequests || bench.workload.name !== "npm") return;
   for (const run of runs) {
     run.requestLog = await summarizeRequestLog(server.logFile, run.startedAt, run.finishedAt);
   }
 }
 
 /** A cold run needs its own server on an empty data dir, started before the clock starts. */
-async function installCold(
-  workspace: Workspace,
-  round: number,
-  logRequests: boolean,
-): Promise<RunResult> {
-  const server = await workspace.startServer(`cold-${round}`, logRequests);
+async function runCold(bench: Bench, round: number): Promise<RunResult> {
+  const label = `${bench.workload.name}-cold-${round}`;
+  const server = await bench.workspace.startServer(label, bench.logRequests);
   let result: RunResult | undefined;
   try {
-    result = await installThrough(workspace, server, `cold-${round}`, round);
+    result = await runThrough(bench, server, `cold-${round}`, round);
   } finally {
     await server.stop();
-    if (result && logRequests) await attachRequestLogs(server, [result]);
-    await workspace.stopServer(server);
+    if (result) await attachRequestLogs(bench, server, [result]);
+    await bench.workspace.stopServer(server);
   }
   return result;
 }
@@ -237,54 +267,52 @@ function orderFor(round: number): Way[] {
   return WAYS.map((_, i) => WAYS[(i + round) % WAYS.length]);
 }
 
-async function runBenchmark(options: Options, workspace: Workspace): Promise<BenchReport> {
-  const date = new Date().toISOString();
-  const loadBefore = Deno.loadavg()[0];
-  const cpuBefore = await cpuSnapshot();
-  // Read before any server starts: the servers run whatever the working tree holds at that time.
-  const [machine, versions, source] = await Promise.all([
-    describeMachine(),
-    npmVersions(),
-    sourceRevision(),
-  ]);
-  if (loadBefore > machine.cpus / 2) {
-    const load = loadBefore.toFixed(2);
-    progress(`warning: load average ${load} on ${machine.cpus} CPUs: figures will be noisy`);
-  }
+/** All rounds of one workload: priming, then `runs` rounds of public, cold and warm. */
+async function runWorkload(
+  workload: Workload,
+  options: Options,
+  workspace: Workspace,
+): Promise<WorkloadReport> {
+  const bench: Bench = {
+    workload,
+    workspace,
+    trees: new TreeCheck(),
+    logRequests: options.logRequests,
+  };
+  const versions = await workload.versions();
   const runs: Record<Way, RunResult[]> = { public: [], cold: [], warm: [] };
+  const say = (message: string) => progress(`${workload.name}: ${message}`);
 
-  // The warm server is populated by one unmeasured install. It also warms what all three ways
-  // share (the upstream's own caches, the OS page cache, npm's and Deno's code caches), so the
+  // The warm server is populated by one unmeasured run. It also warms what all three ways share
+  // (the upstream's own caches, the OS page cache, the client's and Deno's code caches), so the
   // first measured run of any way is not penalized for going first.
-  progress(`priming the warm server (one unmeasured cold install)`);
-  const warm = await workspace.startServer("warm", options.logRequests);
-  const priming = await installThrough(workspace, warm, "priming", 0);
-  progress(`priming: ${formatSeconds(priming.seconds)}, ${priming.packages} packages`);
+  say(`priming the warm server (one unmeasured cold ${workload.action})`);
+  const warm = await workspace.startServer(`${workload.name}-warm`, options.logRequests);
+  const priming = await runThrough(bench, warm, "priming", 0);
+  say(`priming: ${formatSeconds(priming.seconds)}, ${priming.packages} ${workload.unit}`);
 
   for (let round = 1; round <= options.runs; round++) {
     for (const way of orderFor(round)) {
       const result = way === "public"
-        ? await measureInstall(workspace, `${PUBLIC_NPM}/`, `public-${round}`, round)
+        ? await measureRun(bench, undefined, `public-${round}`, round)
         : way === "cold"
-        ? await installCold(workspace, round, options.logRequests)
-        : await installThrough(workspace, warm, `warm-${round}`, round);
+        ? await runCold(bench, round)
+        : await runThrough(bench, warm, `warm-${round}`, round);
       runs[way].push(result);
       const upstream = result.server
         ? `, ${result.server.upstreamRequests} upstream requests, ` +
           formatBytes(result.server.upstreamBytes)
         : "";
       const seconds = formatSeconds(result.seconds);
-      progress(`round ${round}/${options.runs} ${way.padEnd(6)} ${seconds}${upstream}`);
+      say(`round ${round}/${options.runs} ${way.padEnd(6)} ${seconds}${upstream}`);
     }
   }
   await warm.stop();
-  if (options.logRequests) await attachRequestLogs(warm, [priming, ...runs.warm]);
+  await attachRequestLogs(bench, warm, [priming, ...runs.warm]);
   await workspace.stopServer(warm);
-  // Every child (npm, servers) has exited, so their CPU time is in our own counters now.
-  const otherProcessesCpu = foreignCpu(cpuBefore, await cpuSnapshot(), machine.cpus) ?? null;
 
   const ways = Object.fromEntries(WAYS.map((way) => [way, {
-    registry: way === "public" ? `${PUBLIC_NPM}/` : "vm pkg on 127.0.0.1",
+    registry: way === "public" ? workload.publicRegistry : "vm pkg on 127.0.0.1",
     runs: runs[way],
     seconds: summarize(runs[way].map((run) => run.seconds)),
   }])) as Record<Way, WayResult>;
@@ -293,31 +321,55 @@ async function runBenchmark(options: Options, workspace: Workspace): Promise<Ben
     warmOverPublic: ways.warm.seconds.median / ways.public.seconds.median,
   };
   return {
-    date,
-    command: `deno task bench ${Deno.args.join(" ")}`.trim(),
-    source,
-    loadAverageBefore: loadBefore,
-    otherProcessesCpu,
-    machine,
-    npm: versions.npm,
-    node: versions.node,
+    workload: workload.name,
+    action: workload.action,
+    input: workload.input,
+    unit: workload.unit,
+    versions,
     method: {
-      dependencies: DEPENDENCIES,
-      npmFlags: NPM_FLAGS,
-      lockfile: "none",
+      ...workload.method,
       serverTtlSeconds: BENCH_TTL_SECONDS,
       runsPerWay: options.runs,
     },
+    phaseLabels: { ...workload.phaseLabels },
     packages: priming.packages,
     priming,
     ways,
     ratios,
     checks: {
       warmSentNothingUpstream: runs.warm.every((run) => run.server?.upstreamRequests === 0),
-      sameTreeEverywhere: treeMismatches.length === 0,
+      sameTreeEverywhere: bench.trees.mismatches.length === 0,
       coldWithin10Percent: ratios.coldOverPublic <= 1.1,
     },
-    treeMismatches,
+    treeMismatches: bench.trees.mismatches,
+  };
+}
+
+async function runBenchmark(options: Options, workspace: Workspace): Promise<BenchReport> {
+  const date = new Date().toISOString();
+  const loadBefore = Deno.loadavg()[0];
+  const cpuBefore = await cpuSnapshot();
+  // Read before any server starts: the servers run whatever the working tree holds at that time.
+  const [machine, source] = await Promise.all([describeMachine(), sourceRevision()]);
+  if (loadBefore > machine.cpus / 2) {
+    const load = loadBefore.toFixed(2);
+    progress(`warning: load average ${load} on ${machine.cpus} CPUs: figures will be noisy`);
+  }
+  const workloads: BenchReport["workloads"] = {};
+  for (const name of options.workloads) {
+    workloads[name] = await runWorkload(WORKLOADS[name], options, workspace);
+  }
+  // Every child (clients, servers) has exited, so their CPU time is in our own counters now.
+  const otherProcessesCpu = foreignCpu(cpuBefore, await cpuSnapshot(), machine.cpus) ?? null;
+  return {
+    date,
+    command: `deno task bench ${Deno.args.join(" ")}`.trim(),
+    source,
+    loadAverageBefore: loadBefore,
+    otherProcessesCpu,
+    machine,
+    runsPerWay: options.runs,
+    workloads,
   };
 }
 
@@ -326,7 +378,7 @@ async function main(): Promise<number> {
   const workspace = await Workspace.create();
   // Unwinds through the normal error path, whose `finally` stops the servers and removes files.
   const interrupt = () => {
-    progress("interrupted: stopping npm and the servers, removing temp files");
+    progress("interrupted: stopping the client and the servers, removing temp files");
     workspace.interrupted.abort();
   };
   Deno.addSignalListener("SIGINT", interrupt);
@@ -343,7 +395,7 @@ async function main(): Promise<number> {
       printReport(report, options.logRequests);
     }
     // The cold-vs-public ratio is a finding, not a failure; the other two are correctness checks.
-    return report.checks.warmSentNothingUpstream && report.checks.sameTreeEverywhere ? 0 : 1;
+    return checksPassed(report) ? 0 : 1;
   } finally {
     Deno.removeSignalListener("SIGINT", interrupt);
     Deno.removeSignalListener("SIGTERM", interrupt);

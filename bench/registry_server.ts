@@ -5,6 +5,11 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 export const PUBLIC_NPM = "https://registry.npmjs.org";
+/** The public upstreams, by their normal names (the network rule), given explicitly to the server. */
+export const PUBLIC_PYPI_INDEX = "https://pypi.org/simple";
+export const PUBLIC_PYPI_FILES = "https://files.pythonhosted.org";
+export const PUBLIC_CARGO_INDEX = "https://index.crates.io";
+export const PUBLIC_CARGO_FILES = "https://static.crates.io/crates";
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 /** USER_HZ, which Linux fixes at 100 for /proc on every architecture Deno runs on. */
@@ -17,8 +22,11 @@ const CLOCK_TICKS_PER_SECOND = 100;
  */
 export const BENCH_TTL_SECONDS = 86_400;
 
-/** The npm counters of `GET /-/status`. */
-export interface NpmCounters {
+/** The ecosystems `GET /-/status` reports counters for. */
+export type Ecosystem = "npm" | "pypi" | "cargo";
+
+/** One ecosystem's counters of `GET /-/status`. */
+export interface EcosystemCounters {
   requests: number;
   cacheHits: number;
   cacheMisses: number;
@@ -40,6 +48,11 @@ export class BenchServer {
   /** npm's registry URL for this server. */
   get npmUrl(): string {
     return `${this.url}/npm/`;
+  }
+
+  /** pip's index URL for this server. */
+  get pypiIndexUrl(): string {
+    return `${this.url}/pypi/simple/`;
   }
 
   /** Starts a server on a free loopback port with `dataDir` and waits until it answers. */
@@ -64,6 +77,10 @@ export class BenchServer {
         `--port=${port}`,
         `--data=${dataDir}`,
         `--npm-upstream=${PUBLIC_NPM}`,
+        `--pypi-upstream=${PUBLIC_PYPI_INDEX}`,
+        `--pypi-files-upstream=${PUBLIC_PYPI_FILES}`,
+        `--cargo-upstream=${PUBLIC_CARGO_INDEX}`,
+        `--cargo-files-upstream=${PUBLIC_CARGO_FILES}`,
         `--ttl=${BENCH_TTL_SECONDS}`,
         ...(options.logRequests ? ["--log-requests"] : []),
       ],
@@ -100,11 +117,15 @@ export class BenchServer {
     throw new Error(`the server did not answer within ${READY_TIMEOUT_MS / 1000}s`);
   }
 
-  async counters(): Promise<NpmCounters> {
+  async counters(ecosystem: Ecosystem): Promise<EcosystemCounters> {
     const response = await fetch(`${this.url}/-/status`, { signal: AbortSignal.timeout(10_000) });
     if (!response.ok) throw new Error(`GET /-/status answered ${response.status}`);
-    const status = await response.json() as { ecosystems: { npm: NpmCounters } };
-    return status.ecosystems.npm;
+    const status = await response.json() as {
+      ecosystems: Partial<Record<Ecosystem, EcosystemCounters>>;
+    };
+    const counters = status.ecosystems[ecosystem];
+    if (!counters) throw new Error(`GET /-/status has no counters for ${ecosystem}`);
+    return counters;
   }
 
   /**
@@ -182,9 +203,12 @@ function freeLoopbackPort(): number {
 }
 
 /** Counter differences between two snapshots: what one install cost. */
-export function countersSpent(before: NpmCounters, after: NpmCounters): NpmCounters {
-  const spent = {} as NpmCounters;
-  for (const key of Object.keys(after) as (keyof NpmCounters)[]) {
+export function countersSpent(
+  before: EcosystemCounters,
+  after: EcosystemCounters,
+): EcosystemCounters {
+  const spent = {} as EcosystemCounters;
+  for (const key of Object.keys(after) as (keyof EcosystemCounters)[]) {
     spent[key] = after[key] - before[key];
   }
   // packages is a gauge, not a counter: keep the total.
