@@ -10,6 +10,8 @@ export class BlobStore {
   #tempCounter = 0;
   /** Walked from disk once at init, then kept up to date as blobs are added. */
   #usage = { bytes: 0, blobs: 0 };
+  /** Prefix directories known to exist, so a commit does not mkdir every time. */
+  readonly #directories = new Set<string>();
 
   constructor(readonly root: string, readonly tmpDir: string) {}
 
@@ -46,7 +48,11 @@ export class BlobStore {
     const target = this.pathOf(sha256);
     const existed = (await this.size(sha256)) !== undefined;
     const { size } = await Deno.stat(tempPath);
-    await Deno.mkdir(join(target, ".."), { recursive: true });
+    const directory = join(target, "..");
+    if (!this.#directories.has(directory)) {
+      await Deno.mkdir(directory, { recursive: true });
+      this.#directories.add(directory);
+    }
     await Deno.rename(tempPath, target);
     if (!existed) {
       this.#usage.bytes += size;
@@ -61,7 +67,6 @@ export class BlobStore {
   /** Stores a small in-memory document (metadata); returns its digest. */
   async putBytes(bytes: Uint8Array): Promise<string> {
     const digest = sha256Hex(bytes);
-    if ((await this.size(digest)) === bytes.byteLength) return digest;
     const temp = this.tempPath("doc");
     try {
       await Deno.writeFile(temp, bytes);

@@ -86,17 +86,20 @@ export class UpstreamClient {
     const reader = body.getReader();
     const stats = this.stats;
     const idleMs = this.timeouts.idleMs;
+    let stalled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // One timer per pending read (no promise race per chunk: bodies arrive in thousands of chunks).
+    const armed = <T>(read: Promise<T>): Promise<T> => {
+      timer = setTimeout(() => {
+        stalled = true;
+        controller.abort("stalled");
+      }, idleMs);
+      return read.finally(() => clearTimeout(timer));
+    };
     return new ReadableStream<Uint8Array>({
       async pull(out) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const stalled = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            controller.abort("stalled");
-            reject(new UpstreamUnavailableError(url, `no data for ${idleMs / 1000}s`));
-          }, idleMs);
-        });
         try {
-          const { done, value } = await Promise.race([reader.read(), stalled]);
+          const { done, value } = await armed(reader.read());
           if (done) {
             out.close();
             return;
@@ -106,16 +109,17 @@ export class UpstreamClient {
         } catch (error) {
           await reader.cancel().catch(() => {});
           out.error(
-            error instanceof UpstreamUnavailableError ? error : new UpstreamUnavailableError(
+            new UpstreamUnavailableError(
               url,
-              `transfer failed: ${describeNetworkError(error)}`,
+              stalled
+                ? `no data for ${idleMs / 1000}s`
+                : `transfer failed: ${describeNetworkError(error)}`,
             ),
           );
-        } finally {
-          clearTimeout(timer);
         }
       },
       async cancel(reason) {
+        clearTimeout(timer);
         await reader.cancel(reason).catch(() => {});
       },
     });
