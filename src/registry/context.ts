@@ -31,6 +31,8 @@ export interface EcosystemContext {
   downloads: VerifiedDownloads;
   log: Logger;
   fallbackHost: string;
+  /** How many KV records sit under a prefix (for `packages` in /-/status). */
+  countRecords(prefix: Deno.KvKey): Promise<number>;
 }
 
 export function ecosystemContext(shared: SharedServices, name: string): EcosystemContext {
@@ -46,6 +48,11 @@ export function ecosystemContext(shared: SharedServices, name: string): Ecosyste
     metadata: new MetadataCache(shared.kv, upstream, shared.metadataTtlMs),
     downloads: new VerifiedDownloads(shared.blobs, upstream),
     log: shared.log,
+    countRecords: async (prefix) => {
+      let count = 0;
+      for await (const _ of shared.kv.list({ prefix })) count++;
+      return count;
+    },
     // A getter: the port is only known once the server listens (port 0 in tests).
     get fallbackHost() {
       return shared.fallbackHost;

@@ -59,10 +59,9 @@ export class CargoRegistry {
     return this.ctx.downloads.idle();
   }
 
-  async packageCount(): Promise<number> {
-    let count = 0;
-    for await (const _ of this.ctx.kv.list({ prefix: ["cargo", "index"] })) count++;
-    return count;
+  /** Packages whose metadata is cached. */
+  packageCount(): Promise<number> {
+    return this.ctx.countRecords(["cargo", "index"]);
   }
 
   /** `dl` and `api` point at this server, as the client reached it. */

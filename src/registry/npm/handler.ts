@@ -80,10 +80,9 @@ export class NpmRegistry {
     return this.ctx.downloads.idle();
   }
 
-  async packageCount(): Promise<number> {
-    let count = 0;
-    for await (const _ of this.ctx.kv.list({ prefix: ["npm", "packument"] })) count++;
-    return count;
+  /** Packages whose metadata is cached. */
+  packageCount(): Promise<number> {
+    return this.ctx.countRecords(["npm", "packument"]);
   }
 
   #serve(request: Request, route: NpmRoute): Promise<Response> {

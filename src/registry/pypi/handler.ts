@@ -70,10 +70,9 @@ export class PypiRegistry {
     return this.ctx.downloads.idle();
   }
 
-  async packageCount(): Promise<number> {
-    let count = 0;
-    for await (const _ of this.ctx.kv.list({ prefix: ["pypi", "project"] })) count++;
-    return count;
+  /** Packages whose metadata is cached. */
+  packageCount(): Promise<number> {
+    return this.ctx.countRecords(["pypi", "project"]);
   }
 
   #serve(request: Request, route: Exclude<PypiRoute, { kind: "redirect" }>): Promise<Response> {
