@@ -2,6 +2,7 @@
 // (`vm pkg start --foreground`), on 127.0.0.1 only, and reads its counters over HTTP.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { RegistryStatus } from "../src/registry/server.ts";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 export const PUBLIC_NPM = "https://registry.npmjs.org";
@@ -25,16 +26,8 @@ export const BENCH_TTL_SECONDS = 86_400;
 /** The ecosystems `GET /-/status` reports counters for. */
 export type Ecosystem = "npm" | "pypi" | "cargo";
 
-/** One ecosystem's counters of `GET /-/status`. */
-export interface EcosystemCounters {
-  requests: number;
-  cacheHits: number;
-  cacheMisses: number;
-  upstreamRequests: number;
-  upstreamBytes: number;
-  servedBytes: number;
-  packages: number;
-}
+/** One ecosystem's counters of `GET /-/status`, as the server defines them. */
+export type EcosystemCounters = RegistryStatus["ecosystems"][string];
 
 export class BenchServer {
   private constructor(
