@@ -87,15 +87,6 @@ export class BlobStore {
     }
   }
 
-  async open(sha256: string): Promise<Deno.FsFile | undefined> {
-    try {
-      return await Deno.open(this.pathOf(sha256), { read: true });
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
-    }
-  }
-
   /** Total bytes and count of blobs on disk. */
   usage(): { bytes: number; blobs: number } {
     return { ...this.#usage };

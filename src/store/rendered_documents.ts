@@ -80,11 +80,6 @@ export class RenderedDocuments {
     while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
   }
 
-  /** Used by the tests: whether a rendering's file has reached the disk. */
-  get pendingWrites(): number {
-    return this.#writing.size;
-  }
-
   #location(digest: string, baseUrl: string, gzip: boolean) {
     const base = sha256Hex(baseUrl).slice(0, 16);
     return {

@@ -54,11 +54,6 @@ export class MetadataCache {
     ) as MetadataOutcome<R>;
   }
 
-  /** Reads a record without touching the upstream (listing, status, offline tooling). */
-  async peek<R>(key: Deno.KvKey): Promise<(R & Freshness) | null> {
-    return (await this.kv.get<R & Freshness>(key)).value;
-  }
-
   async #refresh<R>(
     request: MetadataRequest<R>,
     cached: (R & Freshness) | null,

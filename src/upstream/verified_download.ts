@@ -139,10 +139,6 @@ export class VerifiedDownloads {
     while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
   }
 
-  get activeCount(): number {
-    return this.#active.size;
-  }
-
   async #start(spec: DownloadSpec): Promise<ActiveDownload> {
     const response = await this.upstream.request(spec.url);
     if (response.status !== 200) {
