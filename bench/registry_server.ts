@@ -1,10 +1,8 @@
 // Runs the real `vm pkg` server from source as a separate process, the way a user starts it
 // (`vm pkg start --foreground`), on 127.0.0.1 only, and reads its counters over HTTP.
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { RegistryStatus } from "../src/registry/server.ts";
+import { selfCommand } from "../src/daemon/self_command.ts";
 
-const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 export const PUBLIC_NPM = "https://registry.npmjs.org";
 /** The public upstreams, by their normal names (the network rule), given explicitly to the server. */
 export const PUBLIC_PYPI_INDEX = "https://pypi.org/simple";
@@ -55,28 +53,24 @@ export class BenchServer {
     options: { logRequests: boolean },
   ): Promise<BenchServer> {
     const port = freeLoopbackPort();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "--allow-all",
-        "--unstable-kv",
-        `--config=${join(ROOT, "deno.json")}`,
-        join(ROOT, "main.ts"),
-        "pkg",
-        "start",
-        "--foreground",
-        "--host=127.0.0.1",
-        `--port=${port}`,
-        `--data=${dataDir}`,
-        `--npm-upstream=${PUBLIC_NPM}`,
-        `--pypi-upstream=${PUBLIC_PYPI_INDEX}`,
-        `--pypi-files-upstream=${PUBLIC_PYPI_FILES}`,
-        `--cargo-upstream=${PUBLIC_CARGO_INDEX}`,
-        `--cargo-files-upstream=${PUBLIC_CARGO_FILES}`,
-        `--ttl=${BENCH_TTL_SECONDS}`,
-        ...(options.logRequests ? ["--log-requests"] : []),
-      ],
+    // The way `vm pkg start` re-runs itself: same entry point, config and permissions.
+    const { command, args } = selfCommand([
+      "pkg",
+      "start",
+      "--foreground",
+      "--host=127.0.0.1",
+      `--port=${port}`,
+      `--data=${dataDir}`,
+      `--npm-upstream=${PUBLIC_NPM}`,
+      `--pypi-upstream=${PUBLIC_PYPI_INDEX}`,
+      `--pypi-files-upstream=${PUBLIC_PYPI_FILES}`,
+      `--cargo-upstream=${PUBLIC_CARGO_INDEX}`,
+      `--cargo-files-upstream=${PUBLIC_CARGO_FILES}`,
+      `--ttl=${BENCH_TTL_SECONDS}`,
+      ...(options.logRequests ? ["--log-requests"] : []),
+    ]);
+    const child = new Deno.Command(command, {
+      args,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -36,23 +36,28 @@ export async function removeServerRecord(dataDir: string, pid: number): Promise<
   await Deno.remove(dataLayout(dataDir).serverFile).catch(() => {});
 }
 
-/** Whether `pid` is a live `vm pkg start` process (not a zombie, not a reused pid). */
+/**
+ * Whether `pid` is a live `vm pkg start` process (not a zombie, not a reused pid). Asks `ps`:
+ * reading /proc/<pid>/cmdline would need --allow-all in Deno, which `vm` does not run with.
+ */
 export function isProcessAlive(pid: number): boolean {
-  if (Deno.build.os === "linux") {
+  try {
+    const output = new Deno.Command("ps", {
+      args: ["-o", "stat=", "-o", "args=", "-p", String(pid)],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    if (!output.success) return false;
+    const line = new TextDecoder().decode(output.stdout).trim();
+    return !line.startsWith("Z") && / pkg start( |$)/.test(line);
+  } catch {
+    // No ps on this system: fall back to "the pid exists".
     try {
-      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-      // A zombie has exited; only its parent has not collected it yet.
-      if (/^\d+ \(.*\) Z /.test(stat)) return false;
-      return Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes("\0pkg\0start\0");
+      return new Deno.Command("kill", { args: ["-0", String(pid)], stderr: "null" }).outputSync()
+        .success;
     } catch {
       return false;
     }
-  }
-  try {
-    return new Deno.Command("kill", { args: ["-0", String(pid)], stderr: "null" }).outputSync()
-      .success;
-  } catch {
-    return false;
   }
 }
 

@@ -2,10 +2,9 @@
 // the script calls the `vm` it finds on PATH (here a wrapper that runs main.ts from source), so
 // every answer below went through the shell's own completion machinery and `vm complete`.
 import assert from "node:assert/strict";
+import { selfCommand } from "../../src/daemon/self_command.ts";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BASH_COMPLETION = "/usr/share/bash-completion/bash_completion";
 const TIMEOUT_MS = 60_000;
 
@@ -180,10 +179,11 @@ async function withVmOnPath(fn: (sandbox: Sandbox) => Promise<void>): Promise<vo
     await Deno.mkdir(bin);
     await Deno.mkdir(cwd);
     const wrapper = join(bin, "vm");
+    // `vm` as it runs itself: the same entry point, config and permissions.
+    const { command, args } = selfCommand([]);
     await Deno.writeTextFile(
       wrapper,
-      `#!/bin/sh\nexec ${shQuote(Deno.execPath())} run --quiet --allow-all --unstable-kv ` +
-        `--config ${shQuote(join(ROOT, "deno.json"))} ${shQuote(join(ROOT, "main.ts"))} "$@"\n`,
+      `#!/bin/sh\nexec ${[command, ...args].map(shQuote).join(" ")} "$@"\n`,
     );
     await Deno.chmod(wrapper, 0o755);
     // The shells keep their config and history (fish makes the folders) in the sandbox. Deno's

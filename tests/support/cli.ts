@@ -1,20 +1,11 @@
 // Runs the real `vm` CLI from source as a subprocess, the way a user's shell would.
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { selfCommand } from "../../src/daemon/self_command.ts";
 import { type ProcessResult, runProcess } from "./process.ts";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-
+/** Runs `vm` exactly as it re-runs itself: same entry point, config and permissions. */
 export function runVm(args: string[], env: Record<string, string> = {}): Promise<ProcessResult> {
-  return runProcess(Deno.execPath(), [
-    "run",
-    "--quiet",
-    "--allow-all",
-    "--unstable-kv",
-    `--config=${join(ROOT, "deno.json")}`,
-    join(ROOT, "main.ts"),
-    ...args,
-  ], { env });
+  const { command, args: fullArgs } = selfCommand(args);
+  return runProcess(command, fullArgs, { env });
 }
 
 /** A loopback port that was free a moment ago. */
