@@ -26,6 +26,8 @@ export function dataLayout(dataDir: string) {
     kv: join(dataDir, "metadata.kv"),
     serverFile: join(dataDir, "server.json"),
     log: join(dataDir, "server.log"),
+    /** The write token (mode 0600). */
+    tokenFile: join(dataDir, "token"),
   };
 }
 

@@ -5,6 +5,7 @@ import type { RenderedDocuments } from "../store/rendered_documents.ts";
 import { UpstreamClient, type UpstreamTimeouts } from "../upstream/http_client.ts";
 import { MetadataCache } from "../upstream/metadata_cache.ts";
 import { VerifiedDownloads } from "../upstream/verified_download.ts";
+import type { WriteAuth } from "./auth.ts";
 import type { Logger } from "./logger.ts";
 import type { EcosystemStats, Stats } from "./stats.ts";
 
@@ -16,6 +17,8 @@ export interface SharedServices {
   log: Logger;
   metadataTtlMs: number;
   timeouts: UpstreamTimeouts;
+  /** Checks the write token on publish and delete routes. */
+  auth: WriteAuth;
   /** host:port used in URLs when a request's Host header is unusable. */
   fallbackHost: string;
 }
@@ -30,6 +33,7 @@ export interface EcosystemContext {
   metadata: MetadataCache;
   downloads: VerifiedDownloads;
   log: Logger;
+  auth: WriteAuth;
   fallbackHost: string;
   /** How many KV records sit under a prefix (for `packages` in /-/status). */
   countRecords(prefix: Deno.KvKey): Promise<number>;
@@ -48,6 +52,7 @@ export function ecosystemContext(shared: SharedServices, name: string): Ecosyste
     metadata: new MetadataCache(shared.kv, upstream, shared.metadataTtlMs),
     downloads: new VerifiedDownloads(shared.blobs, upstream),
     log: shared.log,
+    auth: shared.auth,
     countRecords: async (prefix) => {
       let count = 0;
       for await (const _ of shared.kv.list({ prefix })) count++;

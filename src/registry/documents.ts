@@ -2,6 +2,7 @@
 // for every ecosystem: the stored bytes rendered for the client's base URL, gzip when accepted,
 // validators and 304, and a Warning header when the upstream could not confirm it.
 import type { Freshness, MetadataOutcome } from "../upstream/metadata_cache.ts";
+import type { PrivatePackage } from "../store/private_packages.ts";
 import type { EcosystemContext } from "./context.ts";
 import { acceptsGzip, errorResponse, fileResponse } from "./http.ts";
 import { countMetadataOutcome } from "./outcomes.ts";
@@ -48,6 +49,17 @@ export async function serveDocument(
     onBytes: (n) => ctx.stats.add("servedBytes", n),
   });
   return response ?? errorResponse(500, `the stored document for ${doc.what} vanished`);
+}
+
+/** The outcome serveDocument expects, for a document of a private package (never upstream). */
+export function privateDocumentOutcome(
+  pkg: PrivatePackage,
+): Exclude<MetadataOutcome<unknown>, { kind: "not-found" }> {
+  return {
+    kind: "found",
+    source: "cache",
+    record: { fetchedAt: pkg.modifiedAt, checkedAt: pkg.modifiedAt, upstreamDigest: "" },
+  };
 }
 
 function notModifiedSince(request: Request, fetchedAt: number): boolean {

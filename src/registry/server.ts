@@ -5,7 +5,10 @@ import { BlobStore } from "../store/blob_store.ts";
 import { RenderedDocuments } from "../store/rendered_documents.ts";
 import { DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../upstream/http_client.ts";
 import { VERSION } from "../version.ts";
+import { loadOrCreateToken, WriteAuth } from "./auth.ts";
 import { ecosystemContext, type SharedServices } from "./context.ts";
+import type { EcosystemRegistry } from "./ecosystem.ts";
+import { PrivateAdmin } from "./private_admin.ts";
 import { errorResponse, jsonResponse } from "./http.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { NpmRegistry } from "./npm/handler.ts";
@@ -67,6 +70,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   await blobs.init();
   const rendered = new RenderedDocuments(layout.rendered, blobs);
   await rendered.init();
+  const auth = new WriteAuth(await loadOrCreateToken(layout.dataDir));
   const kv = await Deno.openKv(layout.kv);
   const stats = await Stats.load(kv, ["npm", "pypi", "cargo"]);
   const startedAt = Date.now();
@@ -80,6 +84,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     log,
     metadataTtlMs: (options.metadataTtlSeconds ?? DEFAULT_METADATA_TTL_SECONDS) * 1000,
     timeouts: options.timeouts ?? DEFAULT_TIMEOUTS,
+    auth,
     get fallbackHost() {
       return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
     },
@@ -95,11 +100,13 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     indexUpstream: options.cargoUpstream ?? DEFAULT_CARGO_INDEX,
     filesUpstream: options.cargoFilesUpstream ?? DEFAULT_CARGO_FILES,
   });
-  const ecosystems = [
+  const ecosystems: { name: string; prefix: string; registry: EcosystemRegistry }[] = [
     { name: "npm", prefix: NpmRegistry.prefix, registry: npm },
     { name: "pypi", prefix: PypiRegistry.prefix, registry: pypi },
     { name: "cargo", prefix: CargoRegistry.prefix, registry: cargo },
   ];
+  await Promise.all(ecosystems.map(({ registry }) => registry.init()));
+  const admin = new PrivateAdmin(kv, auth, { npm, pypi, cargo });
   let url = "";
 
   const status = async (): Promise<RegistryStatus> => {
@@ -121,7 +128,10 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   };
 
   const route = async (request: Request): Promise<Response> => {
-    const { pathname } = new URL(request.url);
+    const { pathname, searchParams } = new URL(request.url);
+    if (pathname === "/-/packages" || pathname.startsWith("/-/packages/")) {
+      return await admin.handle(request, pathname.slice("/-/packages".length), searchParams);
+    }
     if (pathname === "/-/health") {
       return jsonResponse({ ok: true, version: VERSION, pid: Deno.pid });
     }

@@ -64,12 +64,22 @@ export class BlobStore {
     await Deno.remove(tempPath).catch(() => {});
   }
 
-  /** Stores a small in-memory document (metadata); returns its digest. */
-  async putBytes(bytes: Uint8Array): Promise<string> {
+  /**
+   * Stores in-memory bytes (metadata, an upload); returns their digest. `durable` flushes them to
+   * disk before the rename, for data that exists nowhere else (published packages).
+   */
+  async putBytes(bytes: Uint8Array, options: { durable?: boolean } = {}): Promise<string> {
     const digest = sha256Hex(bytes);
     const temp = this.tempPath("doc");
     try {
-      await Deno.writeFile(temp, bytes);
+      if (options.durable) {
+        using file = await Deno.open(temp, { write: true, createNew: true });
+        let written = 0;
+        while (written < bytes.byteLength) written += await file.write(bytes.subarray(written));
+        await file.syncData();
+      } else {
+        await Deno.writeFile(temp, bytes);
+      }
       await this.commit(temp, digest);
     } catch (error) {
       await this.discard(temp);

@@ -1,4 +1,5 @@
 // Starts the real registry server in-process on a free loopback port with a throwaway data dir.
+import { readToken } from "../../src/registry/auth.ts";
 import { silentLogger } from "../../src/registry/logger.ts";
 import {
   type RegistryOptions,
@@ -10,6 +11,8 @@ import {
 export interface TestRegistry extends RunningRegistry {
   dataDir: string;
   npmUrl: string;
+  /** The write token the server created in its data dir. */
+  token: string;
   counters(): Promise<RegistryStatus["ecosystems"]["npm"]>;
 }
 
@@ -28,6 +31,7 @@ export async function withRegistry(
     ...registry,
     dataDir,
     npmUrl: `${registry.url}/npm`,
+    token: (await readToken(dataDir))!,
     counters: async () => (await registry.status()).ecosystems.npm,
   };
   try {

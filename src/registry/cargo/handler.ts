@@ -8,7 +8,9 @@ import { baseUrlFor, jsonResponse } from "../http.ts";
 import { failureResponse } from "../outcomes.ts";
 import { serveDocument } from "../documents.ts";
 import { servePackageFile } from "../package_files.ts";
-import { type CargoRoute, indexPath, parseCargoPath } from "./names.ts";
+import { type CargoRoute, indexPath, isValidCrateName, parseCargoPath } from "./names.ts";
+import { type PackageState, PrivatePackages } from "../../store/private_packages.ts";
+import type { EcosystemRegistry } from "../ecosystem.ts";
 
 export interface CargoOptions {
   /** The sparse index root, e.g. https://index.crates.io */
@@ -26,8 +28,10 @@ interface IndexRecord {
   checksumsDigest: string;
 }
 
-export class CargoRegistry {
+export class CargoRegistry implements EcosystemRegistry {
   static readonly prefix = "/cargo";
+  readonly privates: PrivatePackages;
+  readonly cachedFilesPrefix = ["cargo", "crate"];
   readonly #index: string;
   readonly #files: string;
   readonly #checksums: JsonBlobCache<Record<string, string>>;
@@ -36,6 +40,20 @@ export class CargoRegistry {
     this.#index = options.indexUpstream.replace(/\/+$/, "");
     this.#files = options.filesUpstream.replace(/\/+$/, "");
     this.#checksums = new JsonBlobCache(ctx.blobs);
+    this.privates = new PrivatePackages(ctx.kv, ctx.blobs, "cargo", (state) => this.#render(state));
+  }
+
+  init(): Promise<void> {
+    return this.privates.init();
+  }
+
+  canonicalName(name: string): string | undefined {
+    return isValidCrateName(name) ? name.toLowerCase() : undefined;
+  }
+
+  /** The sparse-index file of a private crate, as a blob. */
+  #render(_state: PackageState): Promise<Record<string, string>> {
+    return Promise.resolve({}); // TODO(private cargo)
   }
 
   /** `path` is everything after `/cargo/`. */

@@ -8,7 +8,9 @@ import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
 import { countMetadataOutcome, failureResponse } from "../outcomes.ts";
 import { serveDocument } from "../documents.ts";
 import { fileNotListed, servePackageFile } from "../package_files.ts";
-import { type NpmRoute, parseNpmPath, upstreamNamePath } from "./names.ts";
+import { isValidPackageName, type NpmRoute, parseNpmPath, upstreamNamePath } from "./names.ts";
+import { type PackageState, PrivatePackages } from "../../store/private_packages.ts";
+import type { EcosystemRegistry } from "../ecosystem.ts";
 import { derivePackument, rewriteTarballUrls, type TarballDigests } from "./packument.ts";
 import { Coalescer } from "../../upstream/coalescer.ts";
 
@@ -40,8 +42,10 @@ const PING_TIMEOUT_MS = 5_000;
 /** An audit body lists the names and versions of one tree: a few hundred KB, gzipped. */
 const MAX_AUDIT_BODY = 16 * 1024 * 1024;
 
-export class NpmRegistry {
+export class NpmRegistry implements EcosystemRegistry {
   static readonly prefix = "/npm";
+  readonly privates: PrivatePackages;
+  readonly cachedFilesPrefix = ["npm", "tarball"];
   readonly #upstream: string;
   readonly #tarballIndexes: JsonBlobCache<Record<string, TarballDigests>>;
   readonly #deriving = new Coalescer<DerivedDigests>();
@@ -49,6 +53,19 @@ export class NpmRegistry {
   constructor(private readonly ctx: EcosystemContext, options: NpmOptions) {
     this.#upstream = options.upstream.replace(/\/+$/, "");
     this.#tarballIndexes = new JsonBlobCache(ctx.blobs);
+    this.privates = new PrivatePackages(ctx.kv, ctx.blobs, "npm", (state) => this.#render(state));
+  }
+
+  init(): Promise<void> {
+    return this.privates.init();
+  }
+
+  canonicalName(name: string): string | undefined {
+    return isValidPackageName(name) ? name : undefined;
+  }
+
+  #render(_state: PackageState): Promise<Record<string, string>> {
+    return Promise.resolve({}); // TODO(private npm)
   }
 
   /** `path` is everything after `/npm/`. */

@@ -9,7 +9,14 @@ import { failureResponse } from "../outcomes.ts";
 import { serveDocument } from "../documents.ts";
 import { fileNotListed, servePackageFile } from "../package_files.ts";
 import { negotiateSimpleFormat, SIMPLE_HTML, SIMPLE_JSON, TEXT_HTML } from "./content_type.ts";
-import { parsePypiPath, type PypiRoute } from "./names.ts";
+import {
+  isValidProjectName,
+  normalizeProjectName,
+  parsePypiPath,
+  type PypiRoute,
+} from "./names.ts";
+import { type PackageState, PrivatePackages } from "../../store/private_packages.ts";
+import type { EcosystemRegistry } from "../ecosystem.ts";
 import { type FileRef, processProjectPage, processRootPage } from "./simple_page.ts";
 
 export interface PypiOptions {
@@ -32,8 +39,10 @@ interface ProjectRecord extends PageRecord {
   fileCount: number;
 }
 
-export class PypiRegistry {
+export class PypiRegistry implements EcosystemRegistry {
   static readonly prefix = "/pypi";
+  readonly privates: PrivatePackages;
+  readonly cachedFilesPrefix = ["pypi", "file"];
   readonly #index: string;
   readonly #files: string;
   readonly #fileIndexes: JsonBlobCache<Record<string, FileRef>>;
@@ -42,6 +51,20 @@ export class PypiRegistry {
     this.#index = options.indexUpstream.replace(/\/+$/, "");
     this.#files = options.filesUpstream.replace(/\/+$/, "");
     this.#fileIndexes = new JsonBlobCache(ctx.blobs);
+    this.privates = new PrivatePackages(ctx.kv, ctx.blobs, "pypi", (state) => this.#render(state));
+  }
+
+  init(): Promise<void> {
+    return this.privates.init();
+  }
+
+  canonicalName(name: string): string | undefined {
+    return isValidProjectName(name) ? normalizeProjectName(name) : undefined;
+  }
+
+  /** The project page of a private project, as JSON and HTML blobs. */
+  #render(_state: PackageState): Promise<Record<string, string>> {
+    return Promise.resolve({}); // TODO(private PyPI)
   }
 
   /** `path` is everything after `/pypi/`. */

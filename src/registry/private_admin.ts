@@ -1,0 +1,201 @@
+// `/-/packages`: the ecosystem-neutral view of private packages that `vm pkg list`, `remove` and
+// `claim` use. Listing is open like every read; claiming and removing need the write token.
+//
+//   GET    /-/packages[?type=T]                       private packages and their versions
+//   GET    /-/packages/cached[?type=T]                cached public packages with sizes
+//   PUT    /-/packages/T/NAME/claim                   make NAME private before a native publish
+//   DELETE /-/packages/T/NAME[?version=V][&reopen=true]
+//          without version: every version goes, the name stays private unless reopen=true
+import { type PackageState, PrivatePackages } from "../store/private_packages.ts";
+import type { WriteAuth } from "./auth.ts";
+import type { EcosystemRegistry } from "./ecosystem.ts";
+import { errorResponse, jsonResponse } from "./http.ts";
+
+export type EcosystemType = "npm" | "pypi" | "cargo";
+const TYPE_ALIASES: Record<string, EcosystemType> = {
+  npm: "npm",
+  pypi: "pypi",
+  pip: "pypi",
+  cargo: "cargo",
+};
+
+export interface PrivateVersionSummary {
+  version: string;
+  publishedAt: string;
+  files: { filename: string; size: number; sha256: string }[];
+  yanked?: string | true;
+  deprecated?: string;
+}
+
+export interface PrivatePackageSummary {
+  type: EcosystemType;
+  name: string;
+  shadowsUpstream: boolean;
+  distTags: Record<string, string>;
+  createdAt: string;
+  modifiedAt: string;
+  versions: PrivateVersionSummary[];
+}
+
+export interface CachedPackageSummary {
+  type: EcosystemType;
+  name: string;
+  files: number;
+  bytes: number;
+}
+
+export class PrivateAdmin {
+  constructor(
+    private readonly kv: Deno.Kv,
+    private readonly auth: WriteAuth,
+    private readonly registries: Record<EcosystemType, EcosystemRegistry>,
+  ) {}
+
+  /** `path` is everything after `/-/packages`. */
+  async handle(request: Request, path: string, query: URLSearchParams): Promise<Response> {
+    const types = this.#types(query.get("type"));
+    if (!types) {
+      return errorResponse(400, `unknown type ${query.get("type")}: use npm, pypi or cargo`);
+    }
+    if (path === "" || path === "/") {
+      if (request.method !== "GET") return methodNotAllowed(request, "GET");
+      return jsonResponse({ packages: await this.#list(types) });
+    }
+    if (path === "/cached") {
+      if (request.method !== "GET") return methodNotAllowed(request, "GET");
+      return jsonResponse({ packages: await this.#cached(types) });
+    }
+    const segments = path.slice(1).split("/");
+    const type = TYPE_ALIASES[segments[0]];
+    if (!type || segments.length < 2) {
+      return errorResponse(404, `no such route: /-/packages${path}`);
+    }
+    const registry = this.registries[type];
+    let name: string | undefined;
+    try {
+      name = registry.canonicalName(decodeURIComponent(segments[1]));
+    } catch {
+      name = undefined;
+    }
+    if (!name) return errorResponse(400, `not a valid ${type} package name: ${segments[1]}`);
+    const action = segments.slice(2).join("/");
+    if (action === "claim" && request.method === "PUT") {
+      return this.auth.refusal(request) ?? await this.#claim(registry, type, name);
+    }
+    if (action === "" && request.method === "DELETE") {
+      return this.auth.refusal(request) ??
+        await this.#remove(
+          registry,
+          type,
+          name,
+          query.get("version"),
+          query.get("reopen") === "true",
+        );
+    }
+    if (action === "" && request.method === "GET") {
+      const state = await registry.privates.state(name);
+      if (!state) return errorResponse(404, `${name} is not a private ${type} package`);
+      return jsonResponse(summarize(type, state));
+    }
+    return errorResponse(405, `${request.method} is not supported on /-/packages${path}`);
+  }
+
+  #types(value: string | null): EcosystemType[] | undefined {
+    if (!value) return ["npm", "pypi", "cargo"];
+    const type = TYPE_ALIASES[value];
+    return type ? [type] : undefined;
+  }
+
+  async #list(types: EcosystemType[]): Promise<PrivatePackageSummary[]> {
+    const lists = await Promise.all(types.map(async (type) => {
+      const states = await this.registries[type].privates.list();
+      return states.map((state) => summarize(type, state));
+    }));
+    return lists.flat();
+  }
+
+  async #cached(types: EcosystemType[]): Promise<CachedPackageSummary[]> {
+    const out: CachedPackageSummary[] = [];
+    for (const type of types) {
+      const byName = new Map<string, CachedPackageSummary>();
+      const prefix = this.registries[type].cachedFilesPrefix;
+      for await (const entry of this.kv.list<{ size: number }>({ prefix })) {
+        const name = String(entry.key[prefix.length]);
+        const summary = byName.get(name) ?? { type, name, files: 0, bytes: 0 };
+        summary.files++;
+        summary.bytes += entry.value.size ?? 0;
+        byName.set(name, summary);
+      }
+      out.push(...[...byName.values()].sort((a, b) => a.name.localeCompare(b.name)));
+    }
+    return out;
+  }
+
+  async #claim(registry: EcosystemRegistry, type: EcosystemType, name: string): Promise<Response> {
+    const state = await registry.privates.change(
+      name,
+      (current) => current ?? PrivatePackages.emptyPackage(name, true),
+    );
+    return jsonResponse(summarize(type, state!), 200);
+  }
+
+  async #remove(
+    registry: EcosystemRegistry,
+    type: EcosystemType,
+    name: string,
+    version: string | null,
+    reopen: boolean,
+  ): Promise<Response> {
+    const before = await registry.privates.state(name);
+    if (!before) return errorResponse(404, `${name} is not a private ${type} package`);
+    if (version !== null && !before.versions.has(version)) {
+      return errorResponse(404, `${name} has no private version ${version}`);
+    }
+    const after = await registry.privates.change(name, (current) => {
+      if (!current) return undefined;
+      if (version === null) {
+        if (reopen) return undefined;
+        current.versions.clear();
+        current.pkg.distTags = {};
+        return current;
+      }
+      current.versions.delete(version);
+      for (const [tag, tagged] of Object.entries(current.pkg.distTags)) {
+        if (tagged === version) delete current.pkg.distTags[tag];
+      }
+      if (reopen && current.versions.size === 0) return undefined;
+      return current;
+    });
+    return jsonResponse({
+      removed: version === null ? [...before.versions.keys()] : [version],
+      reopened: after === undefined,
+      package: after ? summarize(type, after) : null,
+    });
+  }
+}
+
+export function summarize(type: EcosystemType, state: PackageState): PrivatePackageSummary {
+  return {
+    type,
+    name: state.pkg.name,
+    shadowsUpstream: state.pkg.shadowsUpstream,
+    distTags: state.pkg.distTags,
+    createdAt: new Date(state.pkg.createdAt).toISOString(),
+    modifiedAt: new Date(state.pkg.modifiedAt).toISOString(),
+    versions: state.pkg.versions.flatMap((v) => {
+      const record = state.versions.get(v);
+      if (!record) return [];
+      return [{
+        version: v,
+        publishedAt: new Date(record.publishedAt).toISOString(),
+        files: record.files.map(({ filename, size, sha256 }) => ({ filename, size, sha256 })),
+        ...(record.yanked ? { yanked: record.yanked } : {}),
+        ...(record.deprecated ? { deprecated: record.deprecated } : {}),
+      }];
+    }),
+  };
+}
+
+function methodNotAllowed(request: Request, allow: string): Response {
+  return errorResponse(405, `${request.method} is not supported here`, { allow });
+}
