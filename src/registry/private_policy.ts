@@ -3,7 +3,7 @@
 // consulted for it. A name that upstream already has is refused unless the publisher asks to
 // shadow it, because a private `foo` silently replacing the public `foo` in every VM is exactly
 // the mistake dependency confusion exploits — in either direction.
-import { PackageState, PrivatePackages } from "../store/private_packages.ts";
+import { type PackageState, PrivatePackages } from "../store/private_packages.ts";
 import { ClientError } from "./request_body.ts";
 
 /** The header `vm pkg add --allow-shadow` sends. Native clients claim the name instead. */
