@@ -9,10 +9,17 @@ export function hasNpm(): Promise<boolean> {
 
 export async function runNpm(
   args: string[],
-  options: { cwd: string; registry: string; cache: string; env?: Record<string, string> },
+  options: {
+    cwd: string;
+    registry: string;
+    cache: string;
+    env?: Record<string, string>;
+    /** Lines for the (otherwise empty) user npmrc, e.g. an `_authToken`. */
+    npmrc?: string[];
+  },
 ): Promise<ProcessResult> {
   const userconfig = join(options.cwd, ".test-npmrc");
-  await Deno.writeTextFile(userconfig, "");
+  await Deno.writeTextFile(userconfig, (options.npmrc ?? []).map((line) => line + "\n").join(""));
   // Defaults first: a later flag wins, so a test can override any of them.
   return await runProcess("npm", [
     args[0],
@@ -37,4 +44,9 @@ export async function makeProject(dependencies: Record<string, string>): Promise
     JSON.stringify({ name: "vm-test-project", version: "1.0.0", private: true, dependencies }),
   );
   return dir;
+}
+
+/** The npmrc line that gives npm the registry's write token (what the README tells users). */
+export function authTokenLine(registryUrl: string, token: string): string {
+  return `${registryUrl.replace(/^https?:/, "").replace(/\/?$/, "/")}:_authToken=${token}`;
 }

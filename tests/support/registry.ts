@@ -60,16 +60,45 @@ export async function readBody(response: Response): Promise<Uint8Array> {
 /**
  * A raw HTTP/1.1 GET, for headers fetch() will not send as given (Host). Returns status and body.
  */
-export async function rawGet(
+export function rawGet(
   port: number,
   path: string,
   headers: Record<string, string>,
 ): Promise<{ status: number; body: string }> {
+  return rawRequest(port, "GET", path, headers);
+}
+
+/** A raw HTTP/1.1 request with exactly the headers given (e.g. a Content-Length that lies). */
+export async function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body = "",
+): Promise<{ status: number; body: string }> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const lines = [`GET ${path} HTTP/1.1`, "connection: close"];
+  const lines = [`${method} ${path} HTTP/1.1`, "connection: close"];
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
-  await conn.write(new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
-  const text = await new Response(conn.readable).text();
+  await conn.write(new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n" + body));
+  // Read the head, then exactly Content-Length bytes (or to EOF without one): a server may keep
+  // the connection open after answering early (e.g. a 413 before a body it will not read).
+  const decoder = new TextDecoder();
+  let text = "";
+  const buffer = new Uint8Array(64 * 1024);
+  try {
+    while (true) {
+      const headEnd = text.indexOf("\r\n\r\n");
+      if (headEnd >= 0) {
+        const length = /\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, headEnd));
+        if (length && text.length - headEnd - 4 >= Number(length[1])) break;
+      }
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += decoder.decode(buffer.subarray(0, n), { stream: true });
+    }
+  } finally {
+    conn.close();
+  }
   const [head, ...rest] = text.split("\r\n\r\n");
   return { status: Number(head.split(" ")[1]), body: rest.join("\r\n\r\n") };
 }

@@ -8,8 +8,16 @@ import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
 import { countMetadataOutcome, failureResponse } from "../outcomes.ts";
 import { serveDocument } from "../documents.ts";
 import { fileNotListed, servePackageFile } from "../package_files.ts";
-import { isValidPackageName, type NpmRoute, parseNpmPath, upstreamNamePath } from "./names.ts";
-import { type PackageState, PrivatePackages } from "../../store/private_packages.ts";
+import {
+  isValidPackageName,
+  type NpmRoute,
+  parseDistTagPath,
+  parseNpmPath,
+  upstreamNamePath,
+} from "./names.ts";
+import { NpmPrivateRoutes } from "./private_routes.ts";
+import { privateDocumentOutcome } from "../documents.ts";
+import { PrivatePackages } from "../../store/private_packages.ts";
 import type { EcosystemRegistry } from "../ecosystem.ts";
 import { derivePackument, rewriteTarballUrls, type TarballDigests } from "./packument.ts";
 import { Coalescer } from "../../upstream/coalescer.ts";
@@ -49,11 +57,18 @@ export class NpmRegistry implements EcosystemRegistry {
   readonly #upstream: string;
   readonly #tarballIndexes: JsonBlobCache<Record<string, TarballDigests>>;
   readonly #deriving = new Coalescer<DerivedDigests>();
+  readonly #private: NpmPrivateRoutes;
 
   constructor(private readonly ctx: EcosystemContext, options: NpmOptions) {
     this.#upstream = options.upstream.replace(/\/+$/, "");
     this.#tarballIndexes = new JsonBlobCache(ctx.blobs);
-    this.privates = new PrivatePackages(ctx.kv, ctx.blobs, "npm", (state) => this.#render(state));
+    this.privates = new PrivatePackages(
+      ctx.kv,
+      ctx.blobs,
+      "npm",
+      (state) => this.#private.render(state),
+    );
+    this.#private = new NpmPrivateRoutes(ctx, this.privates, (name) => this.#existsUpstream(name));
   }
 
   init(): Promise<void> {
@@ -64,8 +79,9 @@ export class NpmRegistry implements EcosystemRegistry {
     return isValidPackageName(name) ? name : undefined;
   }
 
-  #render(_state: PackageState): Promise<Record<string, string>> {
-    return Promise.resolve({}); // TODO(private npm)
+  /** Whether the public registry has the name (a stale copy counts: it had it). */
+  async #existsUpstream(name: string): Promise<boolean> {
+    return (await this.#fetchPackument(name)).kind !== "not-found";
   }
 
   /** `path` is everything after `/npm/`. */
@@ -74,14 +90,22 @@ export class NpmRegistry implements EcosystemRegistry {
     if (AUDIT_PATHS.has(path) && request.method === "POST") {
       return await this.#forwardAudit(request, path);
     }
+    if (path === "-/whoami") return this.#private.whoami(request);
+    if (path.startsWith("-/package/")) {
+      const distTagRoute = parseDistTagPath(path.slice("-/package/".length));
+      if (!distTagRoute) return errorResponse(400, `not a valid dist-tags path: /npm/${path}`);
+      return await this.#private.distTags(request, distTagRoute);
+    }
     if (path.startsWith("-/")) {
       return errorResponse(404, `vm pkg does not serve /npm/${path}`);
     }
     const route = parseNpmPath(path);
     if (!route) return errorResponse(400, `not a valid npm package path: /npm/${path}`);
     if (request.method !== "GET" && request.method !== "HEAD") {
+      const written = await this.#private.write(request, route);
+      if (written) return written;
       return errorResponse(405, `${request.method} is not supported on /npm/${path}`, {
-        allow: "GET, HEAD",
+        allow: "GET, HEAD, PUT, DELETE",
       });
     }
     this.ctx.stats.add("requests");
@@ -110,6 +134,11 @@ export class NpmRegistry implements EcosystemRegistry {
         return this.#version(request, route.name, route.version);
       case "tarball":
         return this.#tarball(request, route.name, route.filename);
+      case "revision":
+      case "tarball-revision":
+        return Promise.resolve(
+          errorResponse(405, "revisions are only written", { allow: "PUT, DELETE" }),
+        );
     }
   }
 
@@ -148,21 +177,47 @@ export class NpmRegistry implements EcosystemRegistry {
     });
   }
 
-  async #packument(request: Request, name: string): Promise<Response> {
+  /**
+   * Where a packument comes from: a private package's own document (never upstream), or the
+   * cached upstream one.
+   */
+  async #packumentSource(name: string, abbreviated: boolean): Promise<
+    {
+      outcome: Exclude<MetadataOutcome<unknown>, { kind: "not-found" }>;
+      digest: string;
+      isPrivate: boolean;
+    } | Response
+  > {
+    if (this.privates.has(name)) {
+      const found = await this.#private.documentDigest(name, abbreviated);
+      if (found instanceof Response) return found;
+      return {
+        outcome: privateDocumentOutcome(found.state.pkg),
+        digest: found.digest,
+        isPrivate: true,
+      };
+    }
     const outcome = await this.#fetchPackument(name);
     if (outcome.kind === "not-found") {
       return errorResponse(404, `package ${name} not found upstream`);
     }
-    const abbreviated = (request.headers.get("accept") ?? "").includes(ABBREVIATED_TYPE);
     const digest = abbreviated
       ? (await this.#derived(name, outcome.record)).abbreviatedDigest
       : outcome.record.fullDigest;
+    return { outcome, digest, isPrivate: false };
+  }
+
+  async #packument(request: Request, name: string): Promise<Response> {
+    const abbreviated = (request.headers.get("accept") ?? "").includes(ABBREVIATED_TYPE);
+    const source = await this.#packumentSource(name, abbreviated);
+    if (source instanceof Response) return source;
     return serveDocument(this.ctx, request, {
-      outcome,
-      digest,
+      outcome: source.outcome,
+      digest: source.digest,
       baseUrl: baseUrlFor(request, this.ctx.fallbackHost, NpmRegistry.prefix),
       contentType: abbreviated ? ABBREVIATED_TYPE : "application/json",
-      cacheControl: "public, max-age=300",
+      // A private package changes when someone publishes: clients revalidate (a cheap 304).
+      cacheControl: source.isPrivate ? "no-cache" : "public, max-age=300",
       vary: "Accept, Accept-Encoding",
       what: name,
     });
@@ -170,13 +225,11 @@ export class NpmRegistry implements EcosystemRegistry {
 
   /** `GET /npm/<name>/<version|tag>`: one version's manifest, as `npm view name@1.2.3` asks. */
   async #version(request: Request, name: string, versionOrTag: string): Promise<Response> {
-    const outcome = await this.#fetchPackument(name);
-    if (outcome.kind === "not-found") {
-      return errorResponse(404, `package ${name} not found upstream`);
-    }
-    countMetadataOutcome(this.ctx, outcome);
+    const source = await this.#packumentSource(name, false);
+    if (source instanceof Response) return source;
+    countMetadataOutcome(this.ctx, source.outcome);
     const rendered = await this.ctx.rendered.get(
-      outcome.record.fullDigest,
+      source.digest,
       baseUrlFor(request, this.ctx.fallbackHost, NpmRegistry.prefix),
       false,
     );
@@ -194,6 +247,7 @@ export class NpmRegistry implements EcosystemRegistry {
   }
 
   #tarball(request: Request, name: string, filename: string): Promise<Response> {
+    if (this.privates.has(name)) return this.#private.tarball(request, name, filename);
     return servePackageFile(this.ctx, request, {
       recordKey: ["npm", "tarball", name, filename],
       label: `npm:${name}/${filename}`,
