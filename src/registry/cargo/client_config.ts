@@ -30,3 +30,19 @@ export function cargoConfigArgs(registryUrl: string): string[] {
     `source.${CARGO_SOURCE_NAME}.registry="${cargoSparseIndexUrl(registryUrl)}"`,
   ];
 }
+
+/**
+ * The replacement plus the same index as the named registry `vm`, which `cargo publish
+ * --registry vm`, `cargo yank --registry vm` and `cargo search --registry vm` need (they take a
+ * registry, not a source). Naming the source and the registry alike is allowed (checked with
+ * cargo 1.95); dependencies of what is published still come through the replaced crates.io, and
+ * consumers with only `cargoConfigToml` find the published crates in the same index.
+ */
+export function cargoPublishConfigToml(registryUrl: string): string {
+  return [
+    cargoConfigToml(registryUrl),
+    `[registries.${CARGO_SOURCE_NAME}]`,
+    `index = "${cargoSparseIndexUrl(registryUrl)}"`,
+    "",
+  ].join("\n");
+}

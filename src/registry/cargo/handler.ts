@@ -1,6 +1,8 @@
 // The cargo sparse registry under /cargo/: config.json, index files relayed byte for byte (never
 // re-serialized: a proxy that did so lost fields such as rust_version), and .crate downloads
 // verified against the index's `cksum`. Storage, upstream and freshness are the shared ones.
+// Crates published here (private_crates.ts) are served only from the store, never from upstream,
+// and cargo's write API (publish, yank, unyank, search) is routed to them.
 import { JsonBlobCache } from "../../store/json_blob_cache.ts";
 import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
 import type { EcosystemContext } from "../context.ts";
@@ -8,9 +10,12 @@ import { baseUrlFor, jsonResponse } from "../http.ts";
 import { failureResponse } from "../outcomes.ts";
 import { serveDocument } from "../documents.ts";
 import { servePackageFile } from "../package_files.ts";
+import { ClientError } from "../request_body.ts";
 import { type CargoRoute, indexPath, isValidCrateName, parseCargoPath } from "./names.ts";
-import { type PackageState, PrivatePackages } from "../../store/private_packages.ts";
+import type { PrivatePackages } from "../../store/private_packages.ts";
 import type { EcosystemRegistry } from "../ecosystem.ts";
+import { cargoError, toCargoErrors } from "./errors.ts";
+import { PrivateCrates } from "./private_crates.ts";
 
 export interface CargoOptions {
   /** The sparse index root, e.g. https://index.crates.io */
@@ -30,17 +35,24 @@ interface IndexRecord {
 
 export class CargoRegistry implements EcosystemRegistry {
   static readonly prefix = "/cargo";
-  readonly privates: PrivatePackages;
   readonly cachedFilesPrefix = ["cargo", "crate"];
   readonly #index: string;
   readonly #files: string;
   readonly #checksums: JsonBlobCache<Record<string, string>>;
+  readonly #private: PrivateCrates;
 
   constructor(private readonly ctx: EcosystemContext, options: CargoOptions) {
     this.#index = options.indexUpstream.replace(/\/+$/, "");
     this.#files = options.filesUpstream.replace(/\/+$/, "");
     this.#checksums = new JsonBlobCache(ctx.blobs);
-    this.privates = new PrivatePackages(ctx.kv, ctx.blobs, "cargo", (state) => this.#render(state));
+    this.#private = new PrivateCrates(
+      ctx,
+      async (name) => (await this.#fetchIndex(name)).kind !== "not-found",
+    );
+  }
+
+  get privates(): PrivatePackages {
+    return this.#private.privates;
   }
 
   init(): Promise<void> {
@@ -51,25 +63,27 @@ export class CargoRegistry implements EcosystemRegistry {
     return isValidCrateName(name) ? name.toLowerCase() : undefined;
   }
 
-  /** The sparse-index file of a private crate, as a blob. */
-  #render(_state: PackageState): Promise<Record<string, string>> {
-    return Promise.resolve({}); // TODO(private cargo)
-  }
-
   /** `path` is everything after `/cargo/`. */
   async handle(request: Request, path: string): Promise<Response> {
     const route = parseCargoPath(path);
     if (!route) return cargoError(404, `not a cargo registry path: /cargo/${path}`);
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return cargoError(405, `${request.method} is not supported on /cargo/${path}`);
+    const allowed = allowedMethods(route);
+    if (!allowed.includes(request.method)) {
+      await request.body?.cancel().catch(() => {});
+      return cargoError(405, `${request.method} is not supported on /cargo/${path}`, {
+        allow: allowed.join(", "),
+      });
     }
     if (route.kind === "config") return this.#config(request);
     this.ctx.stats.add("requests");
     try {
-      return toCargoErrors(await this.#serve(request, route));
+      return await toCargoErrors(await this.#serve(request, route));
     } catch (error) {
-      const what = route.kind === "download" ? `${route.name} ${route.version}` : route.name;
-      return toCargoErrors(failureResponse(this.ctx, what, error));
+      if (error instanceof ClientError) {
+        await request.body?.cancel().catch(() => {});
+        return cargoError(error.status, error.message);
+      }
+      return await toCargoErrors(failureResponse(this.ctx, describe(route), error));
     }
   }
 
@@ -90,10 +104,29 @@ export class CargoRegistry implements EcosystemRegistry {
     });
   }
 
-  #serve(request: Request, route: Exclude<CargoRoute, { kind: "config" }>): Promise<Response> {
-    return route.kind === "index"
-      ? this.#indexFile(request, route.name)
-      : this.#download(request, route.name, route.version);
+  async #serve(
+    request: Request,
+    route: Exclude<CargoRoute, { kind: "config" }>,
+  ): Promise<Response> {
+    switch (route.kind) {
+      case "index":
+        return this.#indexFile(request, route.name);
+      case "download":
+        return this.#download(request, route.name, route.version);
+      case "search":
+        return this.#private.search(request);
+      case "publish":
+      case "yank": {
+        const refusal = this.ctx.auth.refusal(request);
+        if (refusal) {
+          await request.body?.cancel().catch(() => {});
+          return refusal;
+        }
+        return route.kind === "publish"
+          ? await this.#private.publish(request)
+          : await this.#private.setYanked(route.name, route.version, route.yanked);
+      }
+    }
   }
 
   #fetchIndex(name: string): Promise<MetadataOutcome<IndexRecord>> {
@@ -111,6 +144,7 @@ export class CargoRegistry implements EcosystemRegistry {
   }
 
   async #indexFile(request: Request, name: string): Promise<Response> {
+    if (this.#private.has(name)) return this.#private.indexFile(request, name);
     const outcome = await this.#fetchIndex(name);
     if (outcome.kind === "not-found") return cargoError(404, `crate ${name} not found`);
     return serveDocument(this.ctx, request, {
@@ -126,6 +160,7 @@ export class CargoRegistry implements EcosystemRegistry {
 
   #download(request: Request, name: string, version: string): Promise<Response> {
     const crate = name.toLowerCase();
+    if (this.#private.has(crate)) return this.#private.download(request, name, version);
     return servePackageFile(this.ctx, request, {
       recordKey: ["cargo", "crate", crate, version],
       label: `cargo:${crate}-${version}.crate`,
@@ -161,16 +196,28 @@ function parseChecksums(body: Uint8Array): Record<string, string> {
   return checksums;
 }
 
-/** cargo shows `errors[].detail` from a failed registry response. */
-function cargoError(status: number, detail: string): Response {
-  return jsonResponse({ errors: [{ detail }] }, status);
+/** The methods a route answers, as cargo sends them (yank is DELETE, unyank PUT). */
+function allowedMethods(route: CargoRoute): string[] {
+  switch (route.kind) {
+    case "publish":
+      return ["PUT"];
+    case "yank":
+      return [route.yanked ? "DELETE" : "PUT"];
+    default:
+      return ["GET", "HEAD"];
+  }
 }
 
-async function toCargoErrors(response: Response): Promise<Response> {
-  if (response.status < 400 || !response.headers.get("content-type")?.includes("json")) {
-    return response;
+function describe(route: Exclude<CargoRoute, { kind: "config" }>): string {
+  switch (route.kind) {
+    case "download":
+    case "yank":
+      return `${route.name} ${route.version}`;
+    case "index":
+      return route.name;
+    case "publish":
+      return "a crate upload";
+    case "search":
+      return "a crate search";
   }
-  const body = await response.json().catch(() => ({}));
-  if (Array.isArray(body.errors)) return jsonResponse(body, response.status);
-  return cargoError(response.status, String(body.error ?? `HTTP ${response.status}`));
 }

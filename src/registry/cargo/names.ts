@@ -5,7 +5,11 @@
 export type CargoRoute =
   | { kind: "config" }
   | { kind: "index"; name: string; path: string }
-  | { kind: "download"; name: string; version: string };
+  | { kind: "download"; name: string; version: string }
+  // The web API cargo's write commands use: publish, yank, unyank, search.
+  | { kind: "publish" }
+  | { kind: "yank"; name: string; version: string; yanked: boolean }
+  | { kind: "search" };
 
 const CRATE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 // SemVer with optional pre-release and build metadata.
@@ -35,13 +39,21 @@ export function parseCargoPath(rawPath: string): CargoRoute | undefined {
     const path = rest.join("/");
     return path === indexPath(name) ? { kind: "index", name: name.toLowerCase(), path } : undefined;
   }
-  // api/v1/crates/{name}/{version}/download
-  if (
-    area === "api" && rest.length === 5 && rest[0] === "v1" && rest[1] === "crates" &&
-    rest[4] === "download" && isValidCrateName(rest[2]) && VERSION.test(rest[3]) &&
-    rest[3].length <= 100
-  ) {
-    return { kind: "download", name: rest[2], version: rest[3] };
+  if (area !== "api" || rest[0] !== "v1" || rest[1] !== "crates") return undefined;
+  // api/v1/crates (search) and api/v1/crates/new (publish)
+  if (rest.length === 2) return { kind: "search" };
+  if (rest.length === 3 && rest[2] === "new") return { kind: "publish" };
+  // api/v1/crates/{name}/{version}/{download|yank|unyank}
+  if (rest.length !== 5 || !isValidCrateName(rest[2]) || !isValidVersion(rest[3])) return undefined;
+  const [name, version, action] = rest.slice(2);
+  if (action === "download") return { kind: "download", name, version };
+  if (action === "yank" || action === "unyank") {
+    return { kind: "yank", name: name.toLowerCase(), version, yanked: action === "yank" };
   }
   return undefined;
+}
+
+/** A version that can be part of a URL path and a file name: SemVer, never `/` or `..`. */
+export function isValidVersion(version: string): boolean {
+  return version.length <= 100 && VERSION.test(version) && !version.includes("..");
 }
