@@ -9,7 +9,9 @@ import { pkgCommand } from "./pkg.ts";
 export function buildProgram(): Command {
   const program = new Command("vm")
     .description("developer VMs, and a package registry on the host that every VM installs from")
-    .version(VERSION, "-V, --version", "print the version");
+    .version(VERSION, "-V, --version", "print the version")
+    // `vm --version` is the program's, `vm pkg remove x --version 1.0` the subcommand's.
+    .enablePositionalOptions();
   program.addCommand(pkgCommand());
   forEachCommand(program, (command) =>
     command

@@ -15,6 +15,7 @@ import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX } from "../registry/pypi/handler
 import { DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "../registry/cargo/handler.ts";
 import { cargoSparseIndexUrl } from "../registry/cargo/client_config.ts";
 import { CliError } from "./errors.ts";
+import { addPackageCommands } from "./pkg_packages.ts";
 import { formatBytes, formatDuration, formatRatio } from "./format.ts";
 import { parseHost, parseHttpUrl, parsePort, parseSeconds } from "./options.ts";
 
@@ -156,6 +157,7 @@ export function pkgCommand(): Command {
       printStatus(status);
     });
 
+  addPackageCommands(pkg);
   return pkg;
 }
 
@@ -194,7 +196,8 @@ function printStatus(status: RegistryStatus): void {
   for (const [label, value] of rows) console.log(`  ${(label + ":").padEnd(11)} ${value}`);
   for (const [name, c] of ecosystems) {
     console.log(
-      `  ${(name + ":").padEnd(11)} ${c.packages} packages, ${c.requests} requests, ` +
+      `  ${(name + ":").padEnd(11)} ${c.packages} cached, ${c.privatePackages} private, ` +
+        `${c.requests} requests, ` +
         `${formatRatio(c.cacheHits, c.cacheMisses)} hits, ${formatBytes(c.upstreamBytes)} upstream`,
     );
   }

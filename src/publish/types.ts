@@ -14,6 +14,8 @@ export interface BuiltPackage {
   name: string;
   version: string;
   files: BuiltFile[];
+  /** A temp dir the build wrote into, removed once the upload is done. */
+  tempDir?: string;
 }
 
 export interface UploadOptions {

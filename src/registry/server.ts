@@ -47,7 +47,7 @@ export interface RegistryStatus {
   uptimeSeconds: number;
   dataDir: string;
   cache: { bytes: number; blobs: number };
-  ecosystems: Record<string, EcosystemCounters & { packages: number }>;
+  ecosystems: Record<string, EcosystemCounters & { packages: number; privatePackages: number }>;
 }
 
 export interface RunningRegistry {
@@ -121,7 +121,11 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       ecosystems: Object.fromEntries(
         await Promise.all(ecosystems.map(async ({ name, registry }) => [
           name,
-          { ...stats.snapshot(name), packages: await registry.packageCount() },
+          {
+            ...stats.snapshot(name),
+            packages: await registry.packageCount(),
+            privatePackages: registry.privates.count(),
+          },
         ])),
       ),
     };

@@ -89,6 +89,11 @@ export class PrivatePackages {
     return this.#names.has(name);
   }
 
+  /** How many names are private (with or without versions). */
+  count(): number {
+    return this.#names.size;
+  }
+
   async get(name: string): Promise<PrivatePackage | undefined> {
     if (!this.#names.has(name)) return undefined;
     return (await this.kv.get<PrivatePackage>(this.#key(name))).value ?? undefined;

@@ -130,9 +130,12 @@ Deno.test("bad input gets a 4xx with a message and stores nothing", async () => 
       ["/npm/foo%00bar", {}, 400],
       [`/npm/${"x".repeat(300)}`, {}, 400],
       ["/npm/is-number/-/..%2f..%2fx.tgz", {}, 400],
-      ["/npm/is-number", { method: "PUT", body: "{}" }, 405],
-      ["/npm/is-number", { method: "DELETE" }, 405],
-      ["/npm/-/whoami", {}, 404],
+      // Writes need the token before anything else is looked at.
+      ["/npm/is-number", { method: "PUT", body: "{}" }, 401],
+      ["/npm/is-number", { method: "DELETE" }, 401],
+      ["/npm/is-number", { method: "POST", body: "{}" }, 401],
+      ["/npm/-/whoami", {}, 401],
+      ["/npm/-/npm/v1/search?text=x", {}, 404],
       ["/nope", {}, 404],
     ];
     for (const [path, init, status] of cases) {
@@ -157,6 +160,7 @@ Deno.test("health and status report the shape other tools read", async () => {
       "cacheHits",
       "cacheMisses",
       "packages",
+      "privatePackages",
       "requests",
       "servedBytes",
       "upstreamBytes",

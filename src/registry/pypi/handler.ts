@@ -1,14 +1,22 @@
 // The PyPI Simple Repository API under /pypi/: the project list, project pages (PEP 503 HTML and
-// PEP 691 JSON by content negotiation), distribution files and their PEP 658 `.metadata` files.
+// PEP 691 JSON by content negotiation), distribution files and their PEP 658 `.metadata` files,
+// and uploads (upload.ts). A private project (one published here) is served from its record
+// only: its upstream page is never fetched or merged, and its files come only from the store.
 // Storage, upstream fetching and freshness are the shared ones; this file only speaks PyPI.
 import { JsonBlobCache } from "../../store/json_blob_cache.ts";
 import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
 import type { EcosystemContext } from "../context.ts";
-import { errorResponse } from "../http.ts";
+import { errorResponse, fileResponse } from "../http.ts";
 import { failureResponse } from "../outcomes.ts";
-import { serveDocument } from "../documents.ts";
+import { type DocumentResponse, privateDocumentOutcome, serveDocument } from "../documents.ts";
 import { fileNotListed, servePackageFile } from "../package_files.ts";
-import { negotiateSimpleFormat, SIMPLE_HTML, SIMPLE_JSON, TEXT_HTML } from "./content_type.ts";
+import {
+  negotiateSimpleFormat,
+  SIMPLE_HTML,
+  SIMPLE_JSON,
+  type SimpleFormat,
+  TEXT_HTML,
+} from "./content_type.ts";
 import {
   isValidProjectName,
   normalizeProjectName,
@@ -18,6 +26,9 @@ import {
 import { type PackageState, PrivatePackages } from "../../store/private_packages.ts";
 import type { EcosystemRegistry } from "../ecosystem.ts";
 import { type FileRef, processProjectPage, processRootPage } from "./simple_page.ts";
+import { renderPrivateProject } from "./private_pages.ts";
+import type { PypiVersionMeta } from "./upload_form.ts";
+import { isUploadPath, PypiUploads } from "./upload.ts";
 
 export interface PypiOptions {
   /** The Simple API root, e.g. https://pypi.org/simple */
@@ -46,12 +57,18 @@ export class PypiRegistry implements EcosystemRegistry {
   readonly #index: string;
   readonly #files: string;
   readonly #fileIndexes: JsonBlobCache<Record<string, FileRef>>;
+  readonly #uploads: PypiUploads;
 
   constructor(private readonly ctx: EcosystemContext, options: PypiOptions) {
     this.#index = options.indexUpstream.replace(/\/+$/, "");
     this.#files = options.filesUpstream.replace(/\/+$/, "");
     this.#fileIndexes = new JsonBlobCache(ctx.blobs);
     this.privates = new PrivatePackages(ctx.kv, ctx.blobs, "pypi", (state) => this.#render(state));
+    this.#uploads = new PypiUploads(
+      ctx,
+      this.privates,
+      async (project) => (await this.#fetchProject(project)).kind !== "not-found",
+    );
   }
 
   init(): Promise<void> {
@@ -63,12 +80,29 @@ export class PypiRegistry implements EcosystemRegistry {
   }
 
   /** The project page of a private project, as JSON and HTML blobs. */
-  #render(_state: PackageState): Promise<Record<string, string>> {
-    return Promise.resolve({}); // TODO(private PyPI)
+  async #render(state: PackageState): Promise<Record<string, string>> {
+    const page = await renderPrivateProject(
+      state,
+      (version) => this.privates.meta<PypiVersionMeta>(version),
+    );
+    // Durable: the record points at these, and they are rendered only when the project changes.
+    const [json, html] = await Promise.all([
+      this.ctx.blobs.putBytes(page.json, { durable: true }),
+      this.ctx.blobs.putBytes(page.html, { durable: true }),
+    ]);
+    return { json, html };
   }
 
   /** `path` is everything after `/pypi/`. */
   async handle(request: Request, path: string): Promise<Response> {
+    if (isUploadPath(path) && request.method === "POST") {
+      this.ctx.stats.add("requests");
+      try {
+        return await this.#uploads.handle(request);
+      } catch (error) {
+        return failureResponse(this.ctx, "the upload", error);
+      }
+    }
     const route = parsePypiPath(path, PypiRegistry.prefix);
     if (!route) return errorResponse(404, `not a PyPI Simple API path: /pypi/${path}`);
     if (route.kind === "redirect") {
@@ -103,10 +137,18 @@ export class PypiRegistry implements EcosystemRegistry {
       case "root":
         return this.#page(request, "the project list", this.#fetchRoot());
       case "project":
+        if (this.privates.has(route.name)) return this.#privatePage(request, route.name);
         return this.#page(request, route.name, this.#fetchProject(route.name));
       case "file":
+        if (this.privates.has(route.project)) {
+          return this.#privateFile(request, route.project, route.filename);
+        }
         return this.#file(request, route.project, route.filename, false);
       case "metadata":
+        // Private files have no PEP 658 metadata file (pages do not advertise one).
+        if (this.privates.has(route.project)) {
+          return Promise.resolve(fileNotListed(route.project, `${route.filename}.metadata`));
+        }
         return this.#file(request, route.project, route.filename, true);
     }
   }
@@ -158,21 +200,48 @@ export class PypiRegistry implements EcosystemRegistry {
     pending: Promise<MetadataOutcome<PageRecord>>,
   ): Promise<Response> {
     const format = negotiateSimpleFormat(request.headers.get("accept"));
-    if (!format) {
-      return errorResponse(406, `acceptable types: ${SIMPLE_JSON}, ${SIMPLE_HTML}, ${TEXT_HTML}`);
-    }
+    if (!format) return notAcceptable();
     const outcome = await pending;
     if (outcome.kind === "not-found") return errorResponse(404, `${what} not found upstream`);
     return serveDocument(this.ctx, request, {
+      ...pageDocument(format, outcome.record, what),
       outcome,
-      digest: format.json ? outcome.record.jsonDigest : outcome.record.htmlDigest,
-      // File links are relative, so one rendering serves every host name.
-      baseUrl: "",
-      contentType: format.json ? format.type : `${format.type}; charset=utf-8`,
       cacheControl: "max-age=600, public",
-      vary: "Accept, Accept-Encoding",
-      what,
     });
+  }
+
+  /** A private project's page, as rendered at its last change. */
+  async #privatePage(request: Request, project: string): Promise<Response> {
+    const format = negotiateSimpleFormat(request.headers.get("accept"));
+    if (!format) return notAcceptable();
+    const pkg = await this.privates.get(project);
+    // No versions left: the name stays private (never falls back to upstream), and has no page.
+    if (!pkg?.documents.json || !pkg.documents.html) {
+      return errorResponse(404, `${project} is a private project here with no versions`);
+    }
+    const record = { jsonDigest: pkg.documents.json, htmlDigest: pkg.documents.html };
+    return serveDocument(this.ctx, request, {
+      ...pageDocument(format, record, project),
+      outcome: privateDocumentOutcome(pkg),
+      // A new upload must show at once; the ETag keeps revalidation cheap.
+      cacheControl: "no-cache",
+    });
+  }
+
+  /** A private project's file: from the store or not at all. */
+  async #privateFile(request: Request, project: string, filename: string): Promise<Response> {
+    const file = await this.privates.file(project, filename);
+    if (!file) return fileNotListed(project, filename);
+    this.ctx.stats.add("cacheHits");
+    const response = await fileResponse(request, {
+      path: this.ctx.blobs.pathOf(file.sha256),
+      etag: `"${file.sha256}"`,
+      // Not immutable: a removed version may be published again under the same file name.
+      headers: { "content-type": contentTypeOf(filename), "cache-control": "no-cache" },
+      ranges: true,
+      onBytes: (n) => this.ctx.stats.add("servedBytes", n),
+    });
+    return response ?? errorResponse(500, `the stored file ${filename} of ${project} is missing`);
   }
 
   #file(
@@ -200,6 +269,26 @@ export class PypiRegistry implements EcosystemRegistry {
       },
     });
   }
+}
+
+function notAcceptable(): Response {
+  return errorResponse(406, `acceptable types: ${SIMPLE_JSON}, ${SIMPLE_HTML}, ${TEXT_HTML}`);
+}
+
+/** What a project page response is, whichever the source (cache or private record). */
+function pageDocument(
+  format: SimpleFormat,
+  record: PageRecord,
+  what: string,
+): Omit<DocumentResponse, "outcome" | "cacheControl"> {
+  return {
+    digest: format.json ? record.jsonDigest : record.htmlDigest,
+    // File links are relative, so one rendering serves every host name.
+    baseUrl: "",
+    contentType: format.json ? format.type : `${format.type}; charset=utf-8`,
+    vary: "Accept, Accept-Encoding",
+    what,
+  };
 }
 
 function contentTypeOf(filename: string): string {

@@ -52,19 +52,43 @@ export function processProjectPage(
       const metadata = metadataHash(file["core-metadata"] ?? file["dist-info-metadata"]);
       files[file.filename] = { url: upstreamUrl, sha256, metadataSha256: metadata };
     }
-    outFiles.push({ ...file, url: `../../files/${project}/${encodeURIComponent(file.filename)}` });
+    outFiles.push({ ...file, url: localFileUrl(project, file.filename) });
   }
+  const rendered = renderProjectPage({
+    meta: page.meta,
+    name: page.name ?? project,
+    versions: page.versions,
+    files: outFiles,
+  });
+  return { ...rendered, files };
+}
+
+/** Where this server serves a project's file, relative to the project page. */
+export function localFileUrl(project: string, filename: string): string {
+  return `../../files/${project}/${encodeURIComponent(filename)}`;
+}
+
+export interface ProjectPage {
+  meta?: Json;
+  name: string;
+  /** PEP 700; omitted when unknown. */
+  versions?: unknown[];
+  /** PEP 691 file entries, with `url` already pointing at this server. */
+  files: Json[];
+}
+
+/** A project page in both formats (PEP 691 JSON and PEP 503 HTML), from its file entries. */
+export function renderProjectPage(page: ProjectPage): { json: Uint8Array; html: Uint8Array } {
   const json: Json = {
     meta: { ...(page.meta ?? {}), "api-version": "1.1" },
-    name: page.name ?? project,
+    name: page.name,
     ...(page.versions ? { versions: page.versions } : {}),
-    files: outFiles,
+    files: page.files,
   };
   const encoder = new TextEncoder();
   return {
     json: encoder.encode(JSON.stringify(json)),
-    html: encoder.encode(renderProjectHtml(String(json.name), outFiles)),
-    files,
+    html: encoder.encode(renderProjectHtml(page.name, page.files)),
   };
 }
 
