@@ -3,6 +3,7 @@
 // verified against the digest the ecosystem's index published, and streamed to every client
 // that asked while it is written.
 import type { ExpectedDigest } from "../store/hashing.ts";
+import type { PrivateFile } from "../store/private_packages.ts";
 import type { StoredFile } from "../upstream/verified_download.ts";
 import type { EcosystemContext } from "./context.ts";
 import { errorResponse, fileResponse } from "./http.ts";
@@ -71,4 +72,29 @@ export async function servePackageFile(
 /** The answer when the index lists no such file. */
 export function fileNotListed(name: string, filename: string): Response {
   return errorResponse(404, `${filename} is not a published file of ${name}`);
+}
+
+/**
+ * A file of a private package: from the store or not at all (never upstream). Not immutable for
+ * caches: a removed version may be published again under the same file name.
+ */
+export async function servePrivateFile(
+  ctx: EcosystemContext,
+  request: Request,
+  file: PrivateFile,
+  contentType: string,
+): Promise<Response> {
+  const response = await fileResponse(request, {
+    path: ctx.blobs.pathOf(file.sha256),
+    etag: `"${file.sha256}"`,
+    headers: { "content-type": contentType, "cache-control": "no-cache" },
+    ranges: true,
+    onBytes: (n) => ctx.stats.add("servedBytes", n),
+  });
+  if (!response) {
+    ctx.log.error(`the stored private file ${file.filename} (${file.sha256}) is missing`);
+    return errorResponse(500, `the stored file ${file.filename} is missing from the store`);
+  }
+  ctx.stats.add("cacheHits");
+  return response;
 }

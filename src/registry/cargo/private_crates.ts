@@ -6,11 +6,12 @@ import { sha256Hex } from "../../store/hashing.ts";
 import { type PackageState, PrivatePackages } from "../../store/private_packages.ts";
 import type { EcosystemContext } from "../context.ts";
 import { privateDocumentOutcome, serveDocument } from "../documents.ts";
-import { fileResponse, jsonResponse } from "../http.ts";
+import { jsonResponse } from "../http.ts";
+import { servePrivateFile } from "../package_files.ts";
 import { packageToPublish } from "../private_policy.ts";
 import { ClientError, readLimitedBody } from "../request_body.ts";
 import { checkCrateArchive } from "./crate_archive.ts";
-import { cargoError } from "./errors.ts";
+import { cargoError, toCargoErrors } from "./errors.ts";
 import {
   compareVersions,
   type IndexLine,
@@ -148,14 +149,7 @@ export class PrivateCrates {
     const crate = name.toLowerCase();
     const file = await this.privates.file(crate, crateFileName(crate, version));
     if (!file) return cargoError(404, `crate ${name} has no version ${version}`);
-    const response = await fileResponse(request, {
-      path: this.ctx.blobs.pathOf(file.sha256),
-      etag: `"${file.sha256}"`,
-      // Not immutable: an administrator may remove a version and it may be published again.
-      headers: { "content-type": "application/gzip", "cache-control": "public, max-age=300" },
-      onBytes: (n) => this.ctx.stats.add("servedBytes", n),
-    });
-    return response ?? cargoError(500, `the stored file of ${name} ${version} is missing`);
+    return toCargoErrors(await servePrivateFile(this.ctx, request, file, "application/gzip"));
   }
 
   /** One JSON line per version in publish order, with `yanked` as it is now. */

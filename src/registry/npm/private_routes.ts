@@ -2,7 +2,8 @@
 // dist-tags, whoami) and the documents of private packages. Reads of a private name never reach
 // upstream; writes need the token.
 import type { EcosystemContext } from "../context.ts";
-import { errorResponse, fileResponse, jsonResponse } from "../http.ts";
+import { errorResponse, jsonResponse } from "../http.ts";
+import { servePrivateFile } from "../package_files.ts";
 import { packageToPublish } from "../private_policy.ts";
 import { ClientError, parseJsonBody, readLimitedBody } from "../request_body.ts";
 import type { PackageState, PrivatePackages } from "../../store/private_packages.ts";
@@ -24,8 +25,6 @@ type Json = Record<string, unknown>;
 /** The document kinds kept in PrivatePackage.documents. */
 export const FULL_DOCUMENT = "full";
 export const ABBREVIATED_DOCUMENT = "abbreviated";
-
-const IMMUTABLE = "public, max-age=31536000, immutable";
 
 export class NpmPrivateRoutes {
   constructor(
@@ -149,15 +148,7 @@ export class NpmPrivateRoutes {
   async tarball(request: Request, name: string, filename: string): Promise<Response> {
     const file = await this.privates.file(name, filename);
     if (!file) return errorResponse(404, `${filename} is not a published file of ${name}`);
-    const response = await fileResponse(request, {
-      path: this.ctx.blobs.pathOf(file.sha256),
-      etag: `"${file.sha256}"`,
-      headers: { "content-type": "application/octet-stream", "cache-control": IMMUTABLE },
-      ranges: true,
-      onBytes: (n) => this.ctx.stats.add("servedBytes", n),
-    });
-    if (response) this.ctx.stats.add("cacheHits");
-    return response ?? errorResponse(500, `the stored file ${filename} of ${name} is missing`);
+    return servePrivateFile(this.ctx, request, file, "application/octet-stream");
   }
 
   async #put(request: Request, name: string, rev: string | undefined): Promise<Response> {

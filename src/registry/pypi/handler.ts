@@ -6,10 +6,10 @@
 import { JsonBlobCache } from "../../store/json_blob_cache.ts";
 import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
 import type { EcosystemContext } from "../context.ts";
-import { errorResponse, fileResponse } from "../http.ts";
+import { errorResponse } from "../http.ts";
 import { failureResponse } from "../outcomes.ts";
 import { type DocumentResponse, privateDocumentOutcome, serveDocument } from "../documents.ts";
-import { fileNotListed, servePackageFile } from "../package_files.ts";
+import { fileNotListed, servePackageFile, servePrivateFile } from "../package_files.ts";
 import {
   negotiateSimpleFormat,
   SIMPLE_HTML,
@@ -232,16 +232,7 @@ export class PypiRegistry implements EcosystemRegistry {
   async #privateFile(request: Request, project: string, filename: string): Promise<Response> {
     const file = await this.privates.file(project, filename);
     if (!file) return fileNotListed(project, filename);
-    this.ctx.stats.add("cacheHits");
-    const response = await fileResponse(request, {
-      path: this.ctx.blobs.pathOf(file.sha256),
-      etag: `"${file.sha256}"`,
-      // Not immutable: a removed version may be published again under the same file name.
-      headers: { "content-type": contentTypeOf(filename), "cache-control": "no-cache" },
-      ranges: true,
-      onBytes: (n) => this.ctx.stats.add("servedBytes", n),
-    });
-    return response ?? errorResponse(500, `the stored file ${filename} of ${project} is missing`);
+    return servePrivateFile(this.ctx, request, file, contentTypeOf(filename));
   }
 
   #file(
