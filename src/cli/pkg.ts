@@ -105,6 +105,7 @@ export function pkgCommand(): Command {
         console.log(
           `  cargo: ${cargoSparseIndexUrl(record.url)} (crates.io replacement: see README)`,
         );
+        console.log(`  publish: vm pkg add (writes need the token: vm pkg token)`);
         console.log(`  log:  ${logFile}`);
       } catch (error) {
         throw new CliError(`could not start the registry: ${(error as Error).message}`);
