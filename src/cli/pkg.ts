@@ -16,6 +16,11 @@ import { DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "../registry/cargo/hand
 import { cargoSparseIndexUrl } from "../registry/cargo/client_config.ts";
 import { CliError } from "./errors.ts";
 import { addPackageCommands } from "./pkg_packages.ts";
+import { addClientCommands } from "./pkg_clients.ts";
+import { configureProject } from "./project_setup.ts";
+import { configuredProjectDirs, unconfigureProjects } from "../clients/project_config.ts";
+import { dataLayout } from "../config/paths.ts";
+import type { ServerRecord } from "../daemon/server_record.ts";
 import { formatBytes, formatDuration, formatRatio } from "./format.ts";
 import { parseHost, parseHttpUrl, parsePort, parseSeconds } from "./options.ts";
 
@@ -23,7 +28,9 @@ const DATA_HELP = "registry data directory (default: $XDG_DATA_HOME/vm/pkg)";
 
 export function pkgCommand(): Command {
   const pkg = new Command("pkg")
-    .description("the package registry on this host, for npm, pip/uv and cargo");
+    .description("the package registry on this host, for npm, pip/uv and cargo")
+    // So `vm pkg exec npm --version` passes --version to npm.
+    .enablePositionalOptions();
 
   pkg.command("start")
     .description("start the registry (in the background unless --foreground)")
@@ -58,12 +65,14 @@ export function pkgCommand(): Command {
       DEFAULT_METADATA_TTL_SECONDS,
     )
     .option("--log-requests", "log one line per request")
+    .option("--no-config", "write no client configuration into the project in this directory")
     .addHelpText("after", "\nExamples:\n  vm pkg start\n  vm pkg start --foreground --port 4873")
     .action(async (options) => {
       const dataDir = options.data ?? defaultDataDir();
       const found = await findServer(dataDir);
       if (found.state !== "stopped") {
         console.log(`vm pkg: already running at ${found.record.url} (pid ${found.record.pid})`);
+        if (options.config) await configureProject(dataDir, found.record);
         return;
       }
       const registryOptions = {
@@ -79,7 +88,10 @@ export function pkgCommand(): Command {
         logRequests: options.logRequests ?? false,
       };
       if (options.foreground) {
-        await runForeground(registryOptions).catch((error) => {
+        const onReady = options.config
+          ? (record: ServerRecord) => void configureProject(dataDir, record)
+          : undefined;
+        await runForeground({ ...registryOptions, onReady }).catch((error) => {
           throw new CliError((error as Error).message);
         });
         return;
@@ -100,13 +112,13 @@ export function pkgCommand(): Command {
       try {
         const { record, logFile } = await startBackground(dataDir, args);
         console.log(`vm pkg: registry running at ${record.url} (pid ${record.pid})`);
-        console.log(`  npm:  npm config set registry ${record.url}/npm/`);
-        console.log(`  pip:  pip config set global.index-url ${record.url}/pypi/simple/`);
-        console.log(
-          `  cargo: ${cargoSparseIndexUrl(record.url)} (crates.io replacement: see README)`,
-        );
+        console.log(`  npm:     ${record.url}/npm/`);
+        console.log(`  pypi:    ${record.url}/pypi/simple/`);
+        console.log(`  cargo:   ${cargoSparseIndexUrl(record.url)}`);
+        console.log(`  shell:   eval "$(vm pkg use)"  (npm, pip, uv, cargo… go through it)`);
         console.log(`  publish: vm pkg add (writes need the token: vm pkg token)`);
-        console.log(`  log:  ${logFile}`);
+        console.log(`  log:     ${logFile}`);
+        if (options.config) await configureProject(dataDir, record);
       } catch (error) {
         throw new CliError(`could not start the registry: ${(error as Error).message}`);
       }
@@ -119,16 +131,22 @@ export function pkgCommand(): Command {
     .action(async (options) => {
       const dataDir = options.data ?? defaultDataDir();
       const found = await findServer(dataDir);
+      const configured = await configuredProjectDirs(dataLayout(dataDir).projectsFile);
       if (found.state === "stopped") {
         console.log("vm pkg: not running");
-        return;
+      } else {
+        const outcome = await stopServer(dataDir, found.record, options.timeout * 1000);
+        console.log(
+          outcome === "stopped"
+            ? `vm pkg: stopped (pid ${found.record.pid})`
+            : `vm pkg: did not stop within ${options.timeout}s; killed pid ${found.record.pid}`,
+        );
       }
-      const outcome = await stopServer(dataDir, found.record, options.timeout * 1000);
-      console.log(
-        outcome === "stopped"
-          ? `vm pkg: stopped (pid ${found.record.pid})`
-          : `vm pkg: did not stop within ${options.timeout}s; killed pid ${found.record.pid}`,
-      );
+      // The server cleans up when it stops; this covers one that was killed or crashed.
+      await unconfigureProjects(dataLayout(dataDir).projectsFile);
+      if (configured.length > 0) {
+        console.log(`  project config removed from: ${configured.join(", ")}`);
+      }
     });
 
   pkg.command("status")
@@ -159,6 +177,7 @@ export function pkgCommand(): Command {
     });
 
   addPackageCommands(pkg);
+  addClientCommands(pkg);
   return pkg;
 }
 

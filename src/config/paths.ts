@@ -28,6 +28,8 @@ export function dataLayout(dataDir: string) {
     log: join(dataDir, "server.log"),
     /** The write token (mode 0600). */
     tokenFile: join(dataDir, "token"),
+    /** Projects whose client configuration `vm pkg start` wrote (`vm pkg stop` removes it). */
+    projectsFile: join(dataDir, "configured-projects.json"),
   };
 }
 

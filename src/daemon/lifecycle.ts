@@ -5,6 +5,7 @@ import { dataLayout } from "../config/paths.ts";
 import { consoleLogger } from "../registry/logger.ts";
 import { type RegistryOptions, startRegistry } from "../registry/server.ts";
 import { VERSION } from "../version.ts";
+import { unconfigureProjects } from "../clients/project_config.ts";
 import { selfCommand } from "./self_command.ts";
 import {
   findServer,
@@ -63,6 +64,9 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
   } finally {
     for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
     await removeServerRecord(options.dataDir, Deno.pid);
+    // Projects must not keep pointing at a registry that is gone.
+    const cleaned = await unconfigureProjects(dataLayout(options.dataDir).projectsFile);
+    for (const change of cleaned) log.info(`removed the vm pkg block from ${change.path}`);
     log.info("stopped");
   }
 }
@@ -84,7 +88,14 @@ export async function startBackground(
   const layout = dataLayout(dataDir);
   await Deno.mkdir(dataDir, { recursive: true });
   const logStart = await fileSize(layout.log);
-  const { command, args } = selfCommand(["pkg", "start", "--foreground", ...foregroundArgs]);
+  // The CLI that starts it writes the project's client configuration, not the server.
+  const { command, args } = selfCommand([
+    "pkg",
+    "start",
+    "--foreground",
+    "--no-config",
+    ...foregroundArgs,
+  ]);
   const fd = openSync(layout.log, "a");
   let pid: number | undefined;
   try {
