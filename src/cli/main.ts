@@ -76,7 +76,7 @@ export async function runCli(args: string[]): Promise<number> {
       if (error.message) console.error(`vm: error: ${error.message}`);
       return error.exitCode;
     }
-    console.error(`vm: error: ${oneLine(error instanceof Error ? error.message : String(error))}`);
+    console.error(oneLine(error instanceof Error ? error.message : String(error)));
     return 1;
   }
 }

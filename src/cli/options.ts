@@ -37,3 +37,8 @@ export function parseHost(value: string): string {
   }
   return value;
 }
+
+/** The help of every `--data` option. */
+export const DATA_HELP =
+  "registry data directory (default: $VM_PKG_DATA, else the config's data_dir, " +
+  "else $XDG_DATA_HOME/vm/pkg)";

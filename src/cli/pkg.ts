@@ -1,7 +1,7 @@
 // `vm pkg …`: the package registry commands. Output and argument handling only; the work is in
 // src/daemon and src/registry.
 import { Command } from "@commander-js/extra-typings";
-import { defaultDataDir } from "../config/paths.ts";
+import { loadSettings, resolveDataDir } from "../config/settings.ts";
 import { findServer } from "../daemon/server_record.ts";
 import { runForeground, startBackground, stopServer } from "../daemon/lifecycle.ts";
 import {
@@ -16,15 +16,14 @@ import { DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "../registry/cargo/hand
 import { cargoSparseIndexUrl } from "../registry/cargo/client_config.ts";
 import { CliError } from "./errors.ts";
 import { addPackageCommands } from "./pkg_packages.ts";
+import { configCommand } from "./pkg_config.ts";
 import { addClientCommands } from "./pkg_clients.ts";
 import { configureProject } from "./project_setup.ts";
 import { configuredProjectDirs, unconfigureProjects } from "../clients/project_config.ts";
 import { dataLayout } from "../config/paths.ts";
 import type { ServerRecord } from "../daemon/server_record.ts";
 import { formatBytes, formatDuration, formatRatio } from "./format.ts";
-import { parseHost, parseHttpUrl, parsePort, parseSeconds } from "./options.ts";
-
-const DATA_HELP = "registry data directory (default: $XDG_DATA_HOME/vm/pkg)";
+import { DATA_HELP, parseHost, parseHttpUrl, parsePort, parseSeconds } from "./options.ts";
 
 export function pkgCommand(): Command {
   const pkg = new Command("pkg")
@@ -34,41 +33,71 @@ export function pkgCommand(): Command {
 
   pkg.command("start")
     .description("start the registry (in the background unless --foreground)")
-    .option("-p, --port <port>", "port to listen on", parsePort, DEFAULT_PORT)
+    // No commander defaults here: an absent flag falls back to the config file, then the default.
+    .option("-p, --port <port>", `port to listen on (default: ${DEFAULT_PORT})`, parsePort)
     .option(
       "--host <addr>",
-      "address to listen on (0.0.0.0 means every interface)",
+      `address to listen on, 0.0.0.0 means every interface (default: ${DEFAULT_HOST})`,
       parseHost,
-      DEFAULT_HOST,
     )
     .option("--data <dir>", DATA_HELP)
     .option("--foreground", "run in this terminal until Ctrl-C")
-    .option("--npm-upstream <url>", "upstream npm registry", parseHttpUrl, DEFAULT_NPM_UPSTREAM)
-    .option("--pypi-upstream <url>", "upstream PyPI Simple API", parseHttpUrl, DEFAULT_PYPI_INDEX)
+    .option(
+      "--npm-upstream <url>",
+      `upstream npm registry (default: ${DEFAULT_NPM_UPSTREAM})`,
+      parseHttpUrl,
+    )
+    .option(
+      "--pypi-upstream <url>",
+      `upstream PyPI Simple API (default: ${DEFAULT_PYPI_INDEX})`,
+      parseHttpUrl,
+    )
     .option(
       "--pypi-files-upstream <url>",
-      "host PyPI files come from",
+      `host PyPI files come from (default: ${DEFAULT_PYPI_FILES})`,
       parseHttpUrl,
-      DEFAULT_PYPI_FILES,
     )
-    .option("--cargo-upstream <url>", "upstream sparse index", parseHttpUrl, DEFAULT_CARGO_INDEX)
+    .option(
+      "--cargo-upstream <url>",
+      `upstream sparse index (default: ${DEFAULT_CARGO_INDEX})`,
+      parseHttpUrl,
+    )
     .option(
       "--cargo-files-upstream <url>",
-      "where .crate files come from",
+      `where .crate files come from (default: ${DEFAULT_CARGO_FILES})`,
       parseHttpUrl,
-      DEFAULT_CARGO_FILES,
     )
     .option(
       "--ttl <seconds>",
-      "how long cached metadata is fresh",
+      `how long cached metadata is fresh (default: ${DEFAULT_METADATA_TTL_SECONDS})`,
       parseSeconds,
-      DEFAULT_METADATA_TTL_SECONDS,
     )
     .option("--log-requests", "log one line per request")
+    .option("--no-log-requests", "do not, even if the config file says log_requests: true")
     .option("--no-config", "write no client configuration into the project in this directory")
-    .addHelpText("after", "\nExamples:\n  vm pkg start\n  vm pkg start --foreground --port 4873")
-    .action(async (options) => {
-      const dataDir = options.data ?? defaultDataDir();
+    .addHelpText(
+      "after",
+      "\nAn option not given takes its value from the config file (vm pkg config), else the" +
+        "\ndefault shown. Config keys are the option names in snake_case; --data is data_dir," +
+        "\n--ttl is metadata_ttl." +
+        "\n\nExamples:\n  vm pkg start\n  vm pkg start --foreground --port 4873",
+    )
+    .action(async (flags) => {
+      // flag > config file > built-in default (the settings hold the file's value or the default).
+      const settings = await loadSettings();
+      const options = {
+        ...flags,
+        port: flags.port ?? settings.port,
+        host: flags.host ?? settings.host,
+        npmUpstream: flags.npmUpstream ?? settings.npmUpstream,
+        pypiUpstream: flags.pypiUpstream ?? settings.pypiUpstream,
+        pypiFilesUpstream: flags.pypiFilesUpstream ?? settings.pypiFilesUpstream,
+        cargoUpstream: flags.cargoUpstream ?? settings.cargoUpstream,
+        cargoFilesUpstream: flags.cargoFilesUpstream ?? settings.cargoFilesUpstream,
+        ttl: flags.ttl ?? settings.metadataTtlSeconds,
+        logRequests: flags.logRequests ?? settings.logRequests,
+      };
+      const dataDir = await resolveDataDir(flags.data);
       const found = await findServer(dataDir);
       if (found.state !== "stopped") {
         console.log(`vm pkg: already running at ${found.record.url} (pid ${found.record.pid})`);
@@ -85,7 +114,7 @@ export function pkgCommand(): Command {
         cargoUpstream: options.cargoUpstream,
         cargoFilesUpstream: options.cargoFilesUpstream,
         metadataTtlSeconds: options.ttl,
-        logRequests: options.logRequests ?? false,
+        logRequests: options.logRequests,
       };
       if (options.foreground) {
         const onReady = options.config
@@ -107,7 +136,7 @@ export function pkgCommand(): Command {
         `--cargo-upstream=${options.cargoUpstream}`,
         `--cargo-files-upstream=${options.cargoFilesUpstream}`,
         `--ttl=${options.ttl}`,
-        ...(options.logRequests ? ["--log-requests"] : []),
+        options.logRequests ? "--log-requests" : "--no-log-requests",
       ];
       try {
         const { record, logFile } = await startBackground(dataDir, args);
@@ -129,7 +158,7 @@ export function pkgCommand(): Command {
     .option("--data <dir>", DATA_HELP)
     .option("--timeout <seconds>", "how long to wait before killing it", parseSeconds, 30)
     .action(async (options) => {
-      const dataDir = options.data ?? defaultDataDir();
+      const dataDir = await resolveDataDir(options.data);
       const found = await findServer(dataDir);
       const configured = await configuredProjectDirs(dataLayout(dataDir).projectsFile);
       if (found.state === "stopped") {
@@ -155,7 +184,7 @@ export function pkgCommand(): Command {
     .option("--json", "print JSON for scripts")
     .addHelpText("after", "\nExit status: 0 when running, 3 when not running.")
     .action(async (options) => {
-      const dataDir = options.data ?? defaultDataDir();
+      const dataDir = await resolveDataDir(options.data);
       const found = await findServer(dataDir);
       if (found.state !== "running") {
         const reason = found.state === "unresponsive"
@@ -176,6 +205,7 @@ export function pkgCommand(): Command {
       printStatus(status);
     });
 
+  pkg.addCommand(configCommand());
   addPackageCommands(pkg);
   addClientCommands(pkg);
   return pkg;

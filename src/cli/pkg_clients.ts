@@ -3,16 +3,15 @@
 // registry does not answer. The routing itself is in src/clients.
 import { type Command, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import { basename } from "node:path";
-import { defaultDataDir } from "../config/paths.ts";
+import { loadSettings, resolveDataDir } from "../config/settings.ts";
 import { findServer } from "../daemon/server_record.ts";
 import { selfCommand } from "../daemon/self_command.ts";
-import { DEFAULT_HOST, DEFAULT_PORT } from "../registry/server.ts";
+import { DEFAULT_HOST } from "../registry/server.ts";
 import { allClientsEnv, clientBaseUrl, routedArgs } from "../clients/routing.ts";
 import { detectShell, type Shell, shellHook, SHELLS } from "../clients/shell_hook.ts";
 import { CliError } from "./errors.ts";
-import { parseHttpUrl, parsePort, parseSeconds } from "./options.ts";
+import { DATA_HELP, parseHttpUrl, parsePort, parseSeconds } from "./options.ts";
 
-const DATA_HELP = "registry data directory (default: $XDG_DATA_HOME/vm/pkg)";
 const PING_TIMEOUT_MS = 2000;
 
 function parseShell(value: string): Shell {
@@ -32,7 +31,7 @@ export function addClientCommands(pkg: Command): void {
     )
     .option(
       "-p, --port <port>",
-      `the registry's port on this host (default: ${DEFAULT_PORT})`,
+      "the registry's port on this host (default: the running one's, else `port` in the config)",
       parsePort,
     )
     .option("--ttl <seconds>", "how long one health check is trusted", parseSeconds, 5)
@@ -56,7 +55,7 @@ export function addClientCommands(pkg: Command): void {
       }
       const baseUrl = options.port !== undefined
         ? clientBaseUrl(DEFAULT_HOST, options.port)
-        : await defaultBaseUrl(options.data ?? defaultDataDir());
+        : await defaultBaseUrl(options.data);
       const ping = selfCommand(["pkg", "ping"]);
       console.log(
         shellHook(shell, {
@@ -89,7 +88,7 @@ export function addClientCommands(pkg: Command): void {
       ].join("\n"),
     )
     .action(async (command, args, options) => {
-      const baseUrl = options.url ?? await defaultBaseUrl(options.data ?? defaultDataDir());
+      const baseUrl = options.url ?? await defaultBaseUrl(options.data);
       const up = await answers(baseUrl);
       if (!up) {
         console.error(
@@ -110,18 +109,19 @@ export function addClientCommands(pkg: Command): void {
     .option("-q, --quiet", "print nothing")
     .option("--data <dir>", DATA_HELP)
     .action(async (options) => {
-      const baseUrl = options.url ?? await defaultBaseUrl(options.data ?? defaultDataDir());
+      const baseUrl = options.url ?? await defaultBaseUrl(options.data);
       const up = await answers(baseUrl);
       if (!options.quiet) console.log(up ? `ok: ${baseUrl}` : `no registry answers at ${baseUrl}`);
       if (!up) throw new CliError("", 3);
     });
 }
 
-/** The running registry's client URL, or the default port on loopback. */
-async function defaultBaseUrl(dataDir: string): Promise<string> {
-  const found = await findServer(dataDir);
+/** The running registry's client URL, else where the config says the registry listens. */
+async function defaultBaseUrl(dataFlag: string | undefined): Promise<string> {
+  const found = await findServer(await resolveDataDir(dataFlag));
   if (found.state !== "stopped") return clientBaseUrl(found.record.hostname, found.record.port);
-  return clientBaseUrl(DEFAULT_HOST, DEFAULT_PORT);
+  const settings = await loadSettings();
+  return clientBaseUrl(settings.host, settings.port);
 }
 
 async function answers(baseUrl: string): Promise<boolean> {

@@ -2,14 +2,14 @@
 // and uploading are in src/publish; the server side in src/registry.
 import { type Command, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import { resolve } from "node:path";
-import { defaultDataDir } from "../config/paths.ts";
+import { resolveDataDir } from "../config/settings.ts";
 import { readToken } from "../registry/auth.ts";
 import type { CachedPackageSummary, PrivatePackageSummary } from "../registry/private_admin.ts";
 import { detectTypes, parsePackageType, PUBLISHERS } from "../publish/detect.ts";
 import { type PackageType, PublishError } from "../publish/types.ts";
 import { CliError } from "./errors.ts";
 import { formatBytes } from "./format.ts";
-import { parseHttpUrl } from "./options.ts";
+import { DATA_HELP, parseHttpUrl } from "./options.ts";
 import {
   connectionProblem,
   registryFetch,
@@ -17,7 +17,6 @@ import {
   resolveRegistry,
 } from "./registry_client.ts";
 
-const DATA_HELP = "registry data directory (default: $XDG_DATA_HOME/vm/pkg)";
 const TYPE_HELP = "package type: npm, pip (PyPI) or cargo";
 
 function parseTypeOption(value: string): PackageType {
@@ -49,7 +48,7 @@ export function addPackageCommands(pkg: Command): void {
       const type = options.type ?? await chooseType(dir);
       const publisher = PUBLISHERS[type];
       const target = await resolveRegistry(
-        { server: options.server, dataDir: options.data ?? defaultDataDir() },
+        { server: options.server, dataDir: await resolveDataDir(options.data) },
         true,
       );
       await assertReachable(target);
@@ -94,7 +93,7 @@ export function addPackageCommands(pkg: Command): void {
     )
     .action(async (name, options) => {
       const target = await resolveRegistry(
-        { server: options.server, dataDir: options.data ?? defaultDataDir() },
+        { server: options.server, dataDir: await resolveDataDir(options.data) },
         true,
       );
       const pkg = await findPrivate(target, name, options.type);
@@ -164,7 +163,7 @@ export function addPackageCommands(pkg: Command): void {
     .addHelpText("after", "\nExamples:\n  vm pkg list\n  vm pkg list --cached --type npm")
     .action(async (options) => {
       const target = await resolveRegistry(
-        { server: options.server, dataDir: options.data ?? defaultDataDir() },
+        { server: options.server, dataDir: await resolveDataDir(options.data) },
         false,
       );
       const query = options.type ? `?type=${options.type}` : "";
@@ -193,7 +192,7 @@ export function addPackageCommands(pkg: Command): void {
     )
     .action(async (name, options) => {
       const target = await resolveRegistry(
-        { server: options.server, dataDir: options.data ?? defaultDataDir() },
+        { server: options.server, dataDir: await resolveDataDir(options.data) },
         true,
       );
       const response = await registryFetch(
@@ -215,7 +214,7 @@ export function addPackageCommands(pkg: Command): void {
         '\n  CARGO_REGISTRIES_VM_TOKEN="$(vm pkg token)" cargo publish --registry vm',
     )
     .action(async (options) => {
-      const dataDir = options.data ?? defaultDataDir();
+      const dataDir = await resolveDataDir(options.data);
       const token = await readToken(dataDir);
       if (!token) {
         throw new CliError(

@@ -1,0 +1,521 @@
+// The registry's settings: one YAML file that `vm pkg config` edits and `vm pkg start` reads.
+// Precedence is flag > file > built-in default; the defaults are the registry's own constants, so
+// there is one source for each. Edits go through yaml's Document API, which keeps the user's
+// comments and key order (a plain parse/stringify round trip would drop the comments).
+import { dirname, isAbsolute, join, normalize, resolve } from "node:path";
+import {
+  type Document,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type YAMLMap,
+} from "yaml";
+import { CliError } from "../cli/errors.ts";
+import {
+  DEFAULT_HOST,
+  DEFAULT_METADATA_TTL_SECONDS,
+  DEFAULT_NPM_UPSTREAM,
+  DEFAULT_PORT,
+} from "../registry/server.ts";
+import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX } from "../registry/pypi/handler.ts";
+import { DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "../registry/cargo/handler.ts";
+import { defaultDataDir } from "./paths.ts";
+
+type Env = (name: string) => string | undefined;
+
+/**
+ * A mistake in the config file or in a config value, said in one line. It is a CliError (exit 1)
+ * because every caller is a command, and `vm pkg stop` failing on a broken file should read the
+ * same as `vm pkg config show` failing on it.
+ */
+export class SettingsError extends CliError {
+  constructor(message: string) {
+    super(message);
+    this.name = "SettingsError";
+  }
+}
+
+/** The settings as the registry uses them. */
+export interface RegistrySettings {
+  port: number;
+  host: string;
+  dataDir: string;
+  npmUpstream: string;
+  pypiUpstream: string;
+  pypiFilesUpstream: string;
+  cargoUpstream: string;
+  cargoFilesUpstream: string;
+  metadataTtlSeconds: number;
+  /** null means no limit. */
+  maxCacheSizeBytes: number | null;
+  logRequests: boolean;
+}
+
+export interface Settings extends RegistrySettings {
+  /** The config file (it may not exist). */
+  readonly path: string;
+  readonly fileExists: boolean;
+  /** The keys the file sets, with their text as written there; the others are defaults. */
+  readonly fromFile: Readonly<Partial<Record<ConfigKey, string>>>;
+}
+
+interface KeyDefinition<F extends keyof RegistrySettings = keyof RegistrySettings> {
+  field: F;
+  meaning: string;
+  /** What a valid value looks like, for error messages. */
+  expected: string;
+  /** The default, written the way a user would write it. */
+  defaultText(env: Env): string;
+  /** The value, or undefined when the text is not valid. */
+  parse(text: string, env: Env): RegistrySettings[F] | undefined;
+  /** What `set` writes into the file: typed scalars read better there than quoted strings. */
+  stored(text: string, value: RegistrySettings[F]): unknown;
+  /** `get` and `show` print the text as written ("5m", "10GB") instead of the parsed value. */
+  showWritten?: boolean;
+}
+
+const define = <F extends keyof RegistrySettings>(definition: KeyDefinition<F>) => definition;
+const asWritten = (text: string) => text;
+const asParsed = <T>(_text: string, value: T) => value;
+/** A number where that writes back to the same text ("300"), else the text ("5m", "1.50"). */
+const numberIfSame = (text: string) => String(Number(text)) === text ? Number(text) : text;
+
+function upstreamKey<F extends keyof RegistrySettings>(
+  field: F,
+  meaning: string,
+  fallback: string,
+) {
+  return define({
+    field,
+    meaning,
+    expected: "an http(s) URL",
+    defaultText: () => fallback,
+    parse: (text) => normalizeHttpUrl(text) as RegistrySettings[F] | undefined,
+    stored: asParsed,
+  });
+}
+
+/** The keys, in the order `show` lists them. */
+const DEFINITIONS = {
+  port: define({
+    field: "port",
+    meaning: "port to listen on",
+    expected: "a port number from 1 to 65535",
+    defaultText: () => String(DEFAULT_PORT),
+    parse: (text) => /^\d+$/.test(text) && +text >= 1 && +text <= 65535 ? +text : undefined,
+    stored: asParsed,
+  }),
+  host: define({
+    field: "host",
+    meaning: "address to listen on; 0.0.0.0 means every interface",
+    expected: "an IP address or host name, e.g. 127.0.0.1",
+    defaultText: () => DEFAULT_HOST,
+    // The same rule as --host (parseHost in src/cli/options.ts).
+    parse: (text) => /^[A-Za-z0-9.:-]+$/.test(text) ? text : undefined,
+    stored: asWritten,
+  }),
+  data_dir: define({
+    field: "dataDir",
+    meaning: "cache, metadata and log; VM_PKG_DATA and --data win over it",
+    expected: "an absolute path (~ allowed)",
+    // The default without VM_PKG_DATA: the environment variable is applied above the file.
+    defaultText: (env) =>
+      resolve(defaultDataDir((name) => name === "VM_PKG_DATA" ? undefined : env(name))),
+    parse: parseDirectory,
+    // As written: a `~` stays portable between machines.
+    stored: asWritten,
+  }),
+  npm_upstream: upstreamKey("npmUpstream", "upstream npm registry", DEFAULT_NPM_UPSTREAM),
+  pypi_upstream: upstreamKey("pypiUpstream", "upstream PyPI Simple API", DEFAULT_PYPI_INDEX),
+  pypi_files_upstream: upstreamKey(
+    "pypiFilesUpstream",
+    "host PyPI files come from",
+    DEFAULT_PYPI_FILES,
+  ),
+  cargo_upstream: upstreamKey("cargoUpstream", "upstream cargo sparse index", DEFAULT_CARGO_INDEX),
+  cargo_files_upstream: upstreamKey(
+    "cargoFilesUpstream",
+    "where .crate files come from",
+    DEFAULT_CARGO_FILES,
+  ),
+  metadata_ttl: define({
+    field: "metadataTtlSeconds",
+    meaning: "how long cached metadata is fresh: 300 (seconds), 5m, 1h",
+    expected: "a number of seconds, or with a unit: 300, 5m, 1h, 1d",
+    defaultText: () => String(DEFAULT_METADATA_TTL_SECONDS),
+    parse: parseDuration,
+    stored: numberIfSame,
+    showWritten: true,
+  }),
+  max_cache_size: define({
+    field: "maxCacheSizeBytes",
+    meaning: "cache size limit: 10GB, 500MB, unlimited (not enforced yet)",
+    expected: "a size such as 10GB or 500MB (units of 1024), or 0 or unlimited for no limit",
+    defaultText: () => "unlimited",
+    parse: parseSize,
+    stored: numberIfSame,
+    showWritten: true,
+  }),
+  log_requests: define({
+    field: "logRequests",
+    meaning: "log one line per request",
+    expected: "true or false",
+    defaultText: () => "false",
+    parse: (text) => text === "true" ? true : text === "false" ? false : undefined,
+    stored: asParsed,
+  }),
+} satisfies Record<string, KeyDefinition>;
+
+export type ConfigKey = keyof typeof DEFINITIONS;
+export const CONFIG_KEYS = Object.keys(DEFINITIONS) as ConfigKey[];
+
+/** What a key means and what it defaults to, for help texts. */
+export function describeKey(key: ConfigKey, env: Env = Deno.env.get) {
+  const definition: KeyDefinition = DEFINITIONS[key];
+  return {
+    meaning: definition.meaning,
+    expected: definition.expected,
+    default: definition.defaultText(env),
+  };
+}
+
+// --- Values -------------------------------------------------------------------------------------
+
+/** The URL without trailing slashes, or undefined when it is not http(s). */
+export function normalizeHttpUrl(text: string): string | undefined {
+  try {
+    const url = new URL(text);
+    if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
+  } catch {
+    return undefined;
+  }
+  return text.replace(/\/+$/, "");
+}
+
+function parseDirectory(text: string, env: Env): string | undefined {
+  const home = env("HOME") ?? env("USERPROFILE");
+  const expanded = text === "~" || text.startsWith("~/")
+    ? home ? join(home, text.slice(1)) : undefined
+    : text;
+  if (!expanded || !isAbsolute(expanded)) return undefined;
+  const path = normalize(expanded);
+  return path.length > 1 ? path.replace(/[\\/]+$/, "") : path;
+}
+
+const SECONDS_PER_UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** "300", "300s", "5m", "1.5h", "1d" → seconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(text);
+  if (!match) return undefined;
+  const seconds = Number(match[1]) * SECONDS_PER_UNIT[match[2] || "s"];
+  return Number.isSafeInteger(Math.ceil(seconds)) ? seconds : undefined;
+}
+
+const SIZE_POWERS: Record<string, number> = { "": 0, k: 1, m: 2, g: 3, t: 4 };
+
+/**
+ * "10GB", "500 MB", "1.5GiB", "1048576" → bytes; "0" and "unlimited" → null (no limit). Units are
+ * powers of 1024 whether written KB or KiB: that is how `vm pkg status` prints sizes.
+ */
+export function parseSize(text: string): number | null | undefined {
+  if (/^unlimited$/i.test(text)) return null;
+  const match = /^(\d+(?:\.\d+)?) ?(?:([kmgt])(?:i?b)?|b)?$/i.exec(text);
+  if (!match) return undefined;
+  const bytes = Math.round(Number(match[1]) * 1024 ** SIZE_POWERS[(match[2] ?? "").toLowerCase()]);
+  if (!Number.isSafeInteger(bytes)) return undefined;
+  return bytes === 0 ? null : bytes;
+}
+
+// --- The file -----------------------------------------------------------------------------------
+
+/**
+ * `$VM_PKG_CONFIG`, else `$XDG_CONFIG_HOME/vm/pkg.yaml` (`~/.config/vm/pkg.yaml`); on macOS
+ * `~/Library/Application Support/vm/pkg.yaml`, the platform's place for settings.
+ */
+export function configPath(env: Env = Deno.env.get): string {
+  const explicit = env("VM_PKG_CONFIG");
+  if (explicit) return resolve(explicit);
+  const home = env("HOME") ?? env("USERPROFILE") ?? ".";
+  if (Deno.build.os === "darwin") {
+    return join(home, "Library", "Application Support", "vm", "pkg.yaml");
+  }
+  if (Deno.build.os === "windows") {
+    return join(env("APPDATA") ?? join(home, "AppData", "Roaming"), "vm", "pkg.yaml");
+  }
+  const xdg = env("XDG_CONFIG_HOME");
+  // A relative XDG_CONFIG_HOME is invalid per the XDG spec and ignored.
+  return resolve(xdg && isAbsolute(xdg) ? xdg : join(home, ".config"), "vm", "pkg.yaml");
+}
+
+const HEADER = [
+  " Settings of `vm pkg`, the package registry on this host.",
+  " Change them with `vm pkg config set KEY VALUE` (comments and order are kept), list them and",
+  " their defaults with `vm pkg config show`. A running registry uses changes after a restart.",
+].join("\n");
+
+/** Reads the file and the defaults. Throws SettingsError for any problem in the file. */
+export async function loadSettings(
+  path: string = configPath(),
+  env: Env = Deno.env.get,
+): Promise<Settings> {
+  const text = await readConfigText(path);
+  const fromFile = text === undefined ? new Map<ConfigKey, string>() : readValues(text, path, env);
+  const values: Record<string, unknown> = {};
+  for (const key of CONFIG_KEYS) {
+    const definition: KeyDefinition = DEFINITIONS[key];
+    values[definition.field] = definition.parse(
+      fromFile.get(key) ?? definition.defaultText(env),
+      env,
+    );
+  }
+  return {
+    ...values as unknown as RegistrySettings,
+    path,
+    fileExists: text !== undefined,
+    fromFile: Object.fromEntries(fromFile),
+  };
+}
+
+/**
+ * The data directory a `vm pkg` command works on: --data, else $VM_PKG_DATA, else `data_dir` from
+ * the config file, else the platform default. The file is read only when it decides.
+ */
+export async function resolveDataDir(flag?: string, env: Env = Deno.env.get): Promise<string> {
+  if (flag) return flag;
+  const fromEnv = env("VM_PKG_DATA");
+  if (fromEnv) return fromEnv;
+  return (await loadSettings(configPath(env), env)).dataDir;
+}
+
+/** A key's text for `get` and `show`: as written for sizes and durations, else as parsed. */
+export function settingText(settings: Settings, key: ConfigKey): string {
+  const definition: KeyDefinition = DEFINITIONS[key];
+  const written = settings.fromFile[key];
+  if (definition.showWritten) return written ?? definition.defaultText(Deno.env.get);
+  return String(settings[definition.field] ?? "");
+}
+
+/** A key's parsed value (seconds, bytes, booleans) for `--json`. */
+export function settingValue(settings: Settings, key: ConfigKey): unknown {
+  return settings[DEFINITIONS[key].field];
+}
+
+/** The key named on the command line, or a SettingsError with a suggestion. */
+export function checkKey(name: string): ConfigKey {
+  if (Object.hasOwn(DEFINITIONS, name)) return name as ConfigKey;
+  const suggestions = suggestKeys(name);
+  const hint = suggestions.length
+    ? `did you mean ${orList(suggestions)}?`
+    : `keys: ${CONFIG_KEYS.join(", ")}`;
+  throw new SettingsError(`unknown config key '${name}' (${hint})`);
+}
+
+/** Sets one key; returns the value as written to the file. Creates the file when missing. */
+export async function setSetting(
+  name: string,
+  text: string,
+  path: string = configPath(),
+  env: Env = Deno.env.get,
+): Promise<string> {
+  const key = checkKey(name);
+  const definition: KeyDefinition = DEFINITIONS[key];
+  const value = definition.parse(text, env);
+  if (value === undefined) {
+    throw new SettingsError(
+      `invalid value for ${key}: '${text}' (expected ${definition.expected})`,
+    );
+  }
+  const stored = definition.stored(text, value);
+  await editFile(path, (document) => {
+    document.setIn([key], stored);
+    return true;
+  });
+  return String(stored);
+}
+
+/** Removes one key, or every key (also unknown ones), keeping comments. Returns those removed. */
+export async function resetSettings(
+  name?: string,
+  path: string = configPath(),
+): Promise<string[]> {
+  const key = name === undefined ? undefined : checkKey(name);
+  let removed: string[] = [];
+  await editFile(path, (document) => {
+    if (!isMap(document.contents)) return false;
+    removed = removePairs(document, document.contents, key);
+    return removed.length > 0;
+  });
+  return removed;
+}
+
+async function readConfigText(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new SettingsError(`cannot read the config file ${path}: ${(error as Error).message}`);
+  }
+}
+
+function parseFile(text: string, path: string) {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter });
+  const [error] = document.errors;
+  if (error) {
+    const position = error.linePos?.[0];
+    const where = position ? ` at line ${position.line}, column ${position.col}` : "";
+    const message = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    throw new SettingsError(`invalid YAML in ${path}${where}: ${message}`);
+  }
+  const contents = document.contents;
+  if (contents !== null && !isMap(contents)) {
+    throw new SettingsError(
+      `${path} should hold \`key: value\` lines (see vm pkg config show), not a single value or list`,
+    );
+  }
+  return { document, map: contents, lineCounter };
+}
+
+/** The file's keys and their text, checked against the key table, in file order. */
+function readValues(text: string, path: string, env: Env): Map<ConfigKey, string> {
+  const { map, lineCounter } = parseFile(text, path);
+  const values = new Map<ConfigKey, string>();
+  for (const pair of map?.items ?? []) {
+    const keyNode = pair.key;
+    const name = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
+    const offset = keyNode?.range?.[0] ?? 0;
+    const where = `in ${path} at line ${lineCounter.linePos(offset).line}`;
+    if (!Object.hasOwn(DEFINITIONS, name)) {
+      const suggestions = suggestKeys(name);
+      const hint = suggestions.length ? ` (did you mean ${orList(suggestions)}?)` : "";
+      throw new SettingsError(`unknown key '${name}' ${where}${hint}`);
+    }
+    const key = name as ConfigKey;
+    const definition: KeyDefinition = DEFINITIONS[key];
+    const valueNode = pair.value;
+    const scalar = isScalar(valueNode) && valueNode.value !== null ? valueNode.value : undefined;
+    const valueText = typeof scalar === "string" || typeof scalar === "number" ||
+        typeof scalar === "boolean"
+      ? String(scalar)
+      : undefined;
+    if (valueText === undefined || definition.parse(valueText, env) === undefined) {
+      const shown = valueText !== undefined
+        ? `'${valueText}'`
+        : isMap(valueNode)
+        ? "a mapping"
+        : isSeq(valueNode)
+        ? "a list"
+        : "no value";
+      throw new SettingsError(
+        `invalid value for ${key} ${where}: ${shown} (expected ${definition.expected})`,
+      );
+    }
+    values.set(key, valueText);
+  }
+  return values;
+}
+
+/** Applies `edit` to the file's document and writes it back if `edit` says it changed it. */
+async function editFile(path: string, edit: (document: Document) => boolean): Promise<void> {
+  // Write through a symlink (dotfile managers link config files) instead of replacing it.
+  const target = await Deno.realPath(path).catch(() => path);
+  const text = await readConfigText(target);
+  const document = text === undefined
+    ? parseDocument(`#${HEADER.replaceAll("\n", "\n#")}\n`)
+    : parseFile(text, target).document;
+  if (!edit(document)) return;
+  try {
+    await writeAtomically(target, render(document));
+  } catch (error) {
+    throw new SettingsError(`cannot write the config file ${target}: ${(error as Error).message}`);
+  }
+}
+
+function removePairs(document: Document, map: YAMLMap, key: ConfigKey | undefined): string[] {
+  const removed: string[] = [];
+  for (let index = map.items.length - 1; index >= 0; index--) {
+    const keyNode = map.items[index].key;
+    const name = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
+    if (key !== undefined && name !== key) continue;
+    if (index === 0 && isScalar(keyNode)) keepHeader(document, keyNode.commentBefore);
+    map.items.splice(index, 1);
+    removed.unshift(name);
+  }
+  return removed;
+}
+
+/**
+ * yaml attaches the comment at the top of the file to the first key unless a blank line follows
+ * it. Removing that key must not take the file's header along: the part before the last blank line
+ * (all of it when there is none) moves to the document.
+ */
+function keepHeader(document: Document, comment: string | null | undefined): void {
+  if (!comment) return;
+  const blank = comment.lastIndexOf("\n\n");
+  const header = blank >= 0 ? comment.slice(0, blank) : comment;
+  document.commentBefore = [document.commentBefore, header].filter(Boolean).join("\n\n");
+}
+
+/** The document as text; with no keys left only its comments (yaml would write `{}` or `null`). */
+function render(document: Document): string {
+  const contents = document.contents;
+  if (contents !== null && !(isMap(contents) && contents.items.length === 0)) {
+    return document.toString();
+  }
+  const comments = [document.commentBefore, contents?.commentBefore, contents?.comment];
+  return [...comments, document.comment].filter((comment) => comment)
+    .map((comment) => comment!.split("\n").map((line) => line ? `#${line}` : "").join("\n"))
+    .join("\n\n") + "\n";
+}
+
+/** Temp file + rename: a reader sees the old file or the new one, never half of one. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  const mode = await Deno.stat(path).then((info) => (info.mode ?? 0o644) & 0o777, () => 0o644);
+  const temp = `${path}.${Deno.pid}.tmp`;
+  try {
+    await Deno.writeTextFile(temp, text, { mode });
+    await Deno.rename(temp, path);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
+
+// --- Suggestions --------------------------------------------------------------------------------
+
+/** Keys a mistyped name probably meant: same words (dataDir, data-dir), a part, or a typo. */
+function suggestKeys(name: string): ConfigKey[] {
+  const wanted = name.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase().replace(/[-. ]/g, "_")
+    .replace(/^_+/, "");
+  if (Object.hasOwn(DEFINITIONS, wanted)) return [wanted as ConfigKey];
+  const byPart = CONFIG_KEYS.filter((key) => wanted.length >= 3 && key.split("_").includes(wanted));
+  if (byPart.length) return byPart;
+  const distances = CONFIG_KEYS.map((key) => [key, editDistance(wanted, key)] as const);
+  const best = Math.min(...distances.map(([, distance]) => distance));
+  return best <= Math.max(2, Math.floor(wanted.length / 4))
+    ? distances.filter(([, distance]) => distance === best).map(([key]) => key)
+    : [];
+}
+
+const orList = (items: string[]) =>
+  items.length > 1 ? `${items.slice(0, -1).join(", ")} or ${items.at(-1)}` : items[0];
+
+/** Levenshtein distance, with a swap of two neighbours counted as one edit ("prot" → "port"). */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
+}
