@@ -2,6 +2,7 @@
 // replaced by the registry build with private crates from the same index; crates.io names are
 // not shadowed by accident; and bad or unauthorized uploads leave nothing behind.
 import assert from "node:assert/strict";
+import { withTempDir } from "../support/process.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { dataLayout } from "../../src/config/paths.ts";
@@ -23,15 +24,6 @@ import { readBody, tempFiles, type TestRegistry, withRegistry } from "../support
 
 const cargoMissing = !(await hasCargo());
 if (cargoMissing) console.warn("skipping cargo publish tests: cargo is not installed");
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "vm-cargo-publish-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 async function privateCrates(registry: TestRegistry) {
   const response = await fetch(`${registry.url}/-/packages?type=cargo`);

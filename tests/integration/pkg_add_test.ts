@@ -2,6 +2,7 @@
 // project with the ecosystem's own tool and publishes it to the real server; the native client
 // then installs it back in a fresh environment.
 import assert from "node:assert/strict";
+import { withTempDir } from "../support/process.ts";
 import { join } from "node:path";
 import { freePort, runVm } from "../support/cli.ts";
 import { hasNpm, makeProject, runNpm } from "../support/npm_client.ts";
@@ -26,15 +27,6 @@ const suffix = crypto.randomUUID().slice(0, 8);
 
 function vm(registry: TestRegistry, args: string[], env: Record<string, string> = {}) {
   return runVm([...args, "--server", registry.url, "--data", registry.dataDir], env);
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "vm-pkg-add-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 Deno.test({

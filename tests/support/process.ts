@@ -28,3 +28,16 @@ export async function hasProgram(command: string, args = ["--version"]): Promise
     return false;
   }
 }
+
+/** Runs `fn` with a fresh temp dir, removed afterwards whatever happens. */
+export async function withTempDir(
+  fn: (dir: string) => Promise<void>,
+  prefix = "vm-test-",
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
