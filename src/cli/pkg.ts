@@ -1,9 +1,10 @@
 // `vm pkg …`: the package registry commands. Output and argument handling only; the work is in
 // src/daemon and src/registry.
 import { Command } from "@commander-js/extra-typings";
-import { loadSettings, resolveDataDir } from "../config/settings.ts";
+import { resolveDataDir } from "../config/settings.ts";
 import { findServer } from "../daemon/server_record.ts";
-import { runForeground, startBackground, stopServer } from "../daemon/lifecycle.ts";
+import { runForeground, stopServer } from "../daemon/lifecycle.ts";
+import { launchInBackground, registryOptionsFor, startChoices } from "./registry_start.ts";
 import {
   DEFAULT_HOST,
   DEFAULT_METADATA_TTL_SECONDS,
@@ -82,75 +83,39 @@ export function pkgCommand(): Command {
         "\n--ttl is metadata_ttl." +
         "\n\nExamples:\n  vm pkg start\n  vm pkg start --foreground --port 4873",
     )
+    .option("--no-bridge", "do not also listen on the Docker bridge for containers")
     .action(async (flags) => {
-      // flag > config file > built-in default (the settings hold the file's value or the default).
-      const settings = await loadSettings();
-      const options = {
-        ...flags,
-        port: flags.port ?? settings.port,
-        host: flags.host ?? settings.host,
-        npmUpstream: flags.npmUpstream ?? settings.npmUpstream,
-        pypiUpstream: flags.pypiUpstream ?? settings.pypiUpstream,
-        pypiFilesUpstream: flags.pypiFilesUpstream ?? settings.pypiFilesUpstream,
-        cargoUpstream: flags.cargoUpstream ?? settings.cargoUpstream,
-        cargoFilesUpstream: flags.cargoFilesUpstream ?? settings.cargoFilesUpstream,
-        ttl: flags.ttl ?? settings.metadataTtlSeconds,
-        logRequests: flags.logRequests ?? settings.logRequests,
-      };
-      const dataDir = await resolveDataDir(flags.data);
-      const found = await findServer(dataDir);
+      const choices = await startChoices(flags);
+      const found = await findServer(choices.dataDir);
       if (found.state !== "stopped") {
         console.log(`vm pkg: already running at ${found.record.url} (pid ${found.record.pid})`);
-        if (options.config) await configureProject(dataDir, found.record);
+        if (flags.config) await configureProject(choices.dataDir, found.record);
         return;
       }
-      const registryOptions = {
-        dataDir,
-        hostname: options.host,
-        port: options.port,
-        npmUpstream: options.npmUpstream,
-        pypiUpstream: options.pypiUpstream,
-        pypiFilesUpstream: options.pypiFilesUpstream,
-        cargoUpstream: options.cargoUpstream,
-        cargoFilesUpstream: options.cargoFilesUpstream,
-        metadataTtlSeconds: options.ttl,
-        logRequests: options.logRequests,
-      };
-      if (options.foreground) {
-        const onReady = options.config
-          ? (record: ServerRecord) => void configureProject(dataDir, record)
+      if (flags.foreground) {
+        const onReady = flags.config
+          ? (record: ServerRecord) => void configureProject(choices.dataDir, record)
           : undefined;
-        await runForeground({ ...registryOptions, onReady }).catch((error) => {
+        await runForeground({ ...registryOptionsFor(choices), onReady }).catch((error) => {
           throw new CliError((error as Error).message);
         });
         return;
       }
-      assertPortFree(options.host, options.port);
-      const args = [
-        `--port=${options.port}`,
-        `--host=${options.host}`,
-        `--data=${dataDir}`,
-        `--npm-upstream=${options.npmUpstream}`,
-        `--pypi-upstream=${options.pypiUpstream}`,
-        `--pypi-files-upstream=${options.pypiFilesUpstream}`,
-        `--cargo-upstream=${options.cargoUpstream}`,
-        `--cargo-files-upstream=${options.cargoFilesUpstream}`,
-        `--ttl=${options.ttl}`,
-        options.logRequests ? "--log-requests" : "--no-log-requests",
-      ];
-      try {
-        const { record, logFile } = await startBackground(dataDir, args);
-        console.log(`vm pkg: registry running at ${record.url} (pid ${record.pid})`);
-        console.log(`  npm:     ${record.url}/npm/`);
-        console.log(`  pypi:    ${record.url}/pypi/simple/`);
-        console.log(`  cargo:   ${cargoSparseIndexUrl(record.url)}`);
-        console.log(`  shell:   eval "$(vm pkg use)"  (npm, pip, uv, cargo… go through it)`);
-        console.log(`  publish: vm pkg add (writes need the token: vm pkg token)`);
-        console.log(`  log:     ${logFile}`);
-        if (options.config) await configureProject(dataDir, record);
-      } catch (error) {
-        throw new CliError(`could not start the registry: ${(error as Error).message}`);
+      const { record, logFile } = await launchInBackground(choices);
+      console.log(`vm pkg: registry running at ${record.url} (pid ${record.pid})`);
+      console.log(`  npm:     ${record.url}/npm/`);
+      console.log(`  pypi:    ${record.url}/pypi/simple/`);
+      console.log(`  cargo:   ${cargoSparseIndexUrl(record.url)}`);
+      if ((record.addresses?.length ?? 0) > 1) {
+        console.log(
+          `  docker:  also on ${record.addresses!.slice(1).join(", ")} ` +
+            `(containers: http://host.docker.internal:${record.port})`,
+        );
       }
+      console.log(`  shell:   eval "$(vm pkg use)"  (npm, pip, uv, cargo… go through it)`);
+      console.log(`  publish: vm pkg add (writes need the token: vm pkg token)`);
+      console.log(`  log:     ${logFile}`);
+      if (flags.config) await configureProject(choices.dataDir, record);
     });
 
   pkg.command("stop")
@@ -250,22 +215,5 @@ function printStatus(status: RegistryStatus): void {
         `${c.requests} requests, ` +
         `${formatRatio(c.cacheHits, c.cacheMisses)} hits, ${formatBytes(c.upstreamBytes)} upstream`,
     );
-  }
-}
-
-function assertPortFree(hostname: string, port: number): void {
-  try {
-    const listener = Deno.listen({ hostname, port });
-    listener.close();
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse) {
-      throw new CliError(
-        `port ${port} on ${hostname} is already in use (choose another with --port)`,
-      );
-    }
-    if (error instanceof Deno.errors.AddrNotAvailable) {
-      throw new CliError(`cannot listen on ${hostname}: no such address on this machine`);
-    }
-    throw error;
   }
 }

@@ -30,6 +30,7 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
     url: registry.url,
     hostname: registry.hostname,
     port: registry.port,
+    addresses: registry.addresses,
     startedAt: new Date().toISOString(),
     version: VERSION,
   };
@@ -40,6 +41,9 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
     );
   }
   log.info(`vm pkg ${VERSION} listening on ${registry.url} (data: ${options.dataDir})`);
+  if (registry.addresses.length > 1) {
+    log.info(`also listening on ${registry.addresses.slice(1).join(", ")} (for containers)`);
+  }
   options.onReady?.(record);
 
   let signalled = false;

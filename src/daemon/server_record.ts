@@ -8,6 +8,8 @@ export interface ServerRecord {
   url: string;
   hostname: string;
   port: number;
+  /** Every address it listens on (hostname first); older records lack it. */
+  addresses?: string[];
   startedAt: string;
   version: string;
 }

@@ -24,6 +24,12 @@ export const DEFAULT_METADATA_TTL_SECONDS = 300;
 export interface RegistryOptions {
   dataDir: string;
   hostname?: string;
+  /**
+   * More addresses to listen on besides `hostname`, e.g. the Docker bridge gateway so containers
+   * reach the registry without it listening on every interface. One that cannot be bound is
+   * logged and skipped: the registry still serves the host.
+   */
+  alsoListenOn?: string[];
   /** 0 picks a free port (tests). */
   port?: number;
   npmUpstream?: string;
@@ -54,6 +60,8 @@ export interface RunningRegistry {
   url: string;
   hostname: string;
   port: number;
+  /** Every address it listens on (hostname first). */
+  addresses: string[];
   status(): Promise<RegistryStatus>;
   /** Stops accepting requests, lets in-flight ones and downloads finish, then closes the store. */
   shutdown(): Promise<void>;
@@ -140,6 +148,11 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       return jsonResponse({ ok: true, version: VERSION, pid: Deno.pid });
     }
     if (pathname === "/-/status") return jsonResponse(await status());
+    if (pathname === "/-/clients") {
+      // Per source address (a VM's container IP): what `vm status` shows as a VM's hit ratio.
+      const address = searchParams.get("address") ?? undefined;
+      return jsonResponse({ clients: stats.clients.snapshot(address) });
+    }
     for (const { prefix, registry } of ecosystems) {
       if (pathname.startsWith(`${prefix}/`)) {
         return await registry.handle(request, pathname.slice(prefix.length + 1));
@@ -158,11 +171,12 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     return errorResponse(404, `no such route: ${pathname}`);
   };
 
-  const handler = async (request: Request): Promise<Response> => {
+  const handler = async (request: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
     const started = performance.now();
     let response: Response;
     try {
-      response = await route(request);
+      const client = (info.remoteAddr as Deno.NetAddr).hostname;
+      response = await stats.clients.run(client, () => route(request));
     } catch (error) {
       log.error(`${request.method} ${request.url}: ${(error as Error).stack ?? error}`);
       response = errorResponse(500, "internal error");
@@ -175,16 +189,17 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     return response;
   };
 
+  const onError = (error: unknown) => {
+    log.error(`unhandled: ${(error as Error).stack ?? error}`);
+    return errorResponse(500, "internal error");
+  };
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({
       hostname,
       port,
       onListen: () => {},
-      onError: (error) => {
-        log.error(`unhandled: ${(error as Error).stack ?? error}`);
-        return errorResponse(500, "internal error");
-      },
+      onError,
     }, handler);
   } catch (error) {
     await stats.close();
@@ -199,12 +214,23 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   }
   port = server.addr.port;
   url = `http://${shared.fallbackHost}`;
+  const extraServers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  for (const address of new Set(options.alsoListenOn ?? [])) {
+    if (address === hostname) continue;
+    try {
+      extraServers.push(
+        Deno.serve({ hostname: address, port, onListen: () => {}, onError }, handler),
+      );
+    } catch (error) {
+      log.warn(`cannot also listen on ${address}:${port}: ${(error as Error).message}`);
+    }
+  }
   stats.startAutoFlush();
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     stopping ??= (async () => {
-      await server.shutdown();
+      await Promise.all([server, ...extraServers].map((each) => each.shutdown()));
       await Promise.all(ecosystems.map(({ registry }) => registry.idle()));
       await rendered.idle();
       await stats.close();
@@ -215,6 +241,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     url,
     hostname,
     port,
+    addresses: [hostname, ...extraServers.map((each) => each.addr.hostname)],
     status,
     shutdown,
     finished: server.finished.then(() => stopping),

@@ -1,5 +1,6 @@
 // Per-ecosystem counters for /-/status. They live in memory on the hot path and are flushed to
 // KV every second and at shutdown, so they survive a restart without a KV write per request.
+import { ClientStats } from "./client_stats.ts";
 
 export interface EcosystemCounters {
   requests: number;
@@ -25,6 +26,8 @@ function zeroCounters(): EcosystemCounters {
 
 export class Stats {
   #counters = new Map<string, EcosystemCounters>();
+  /** The same counts, per client address (see client_stats.ts). */
+  readonly clients = new ClientStats();
   #dirty = false;
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -43,7 +46,7 @@ export class Stats {
   for(ecosystem: string): EcosystemStats {
     let counters = this.#counters.get(ecosystem);
     if (!counters) this.#counters.set(ecosystem, counters = zeroCounters());
-    return new EcosystemStats(counters, () => this.#dirty = true);
+    return new EcosystemStats(counters, () => this.#dirty = true, this.clients);
   }
 
   snapshot(ecosystem: string): EcosystemCounters {
@@ -73,10 +76,12 @@ export class EcosystemStats {
   constructor(
     private readonly counters: EcosystemCounters,
     private readonly markDirty: () => void,
+    private readonly clients: ClientStats,
   ) {}
 
   add(name: CounterName, amount = 1): void {
     this.counters[name] += amount;
     this.markDirty();
+    this.clients.add(name, amount);
   }
 }

@@ -1,0 +1,121 @@
+// How the registry is started from the CLI, by `vm pkg start` and by `vm create` when a VM wants
+// the registry and none runs: each value from the flag, else the config file, else the default;
+// in the background, the same `vm pkg start --foreground` re-run detached.
+import { loadSettings, resolveDataDir } from "../config/settings.ts";
+import { dockerBridgeAddresses, isLoopbackAddress } from "../daemon/docker_bridge.ts";
+import { startBackground } from "../daemon/lifecycle.ts";
+import type { ServerRecord } from "../daemon/server_record.ts";
+import type { RegistryOptions } from "../registry/server.ts";
+import { CliError } from "./errors.ts";
+
+export interface StartFlags {
+  port?: number;
+  host?: string;
+  data?: string;
+  npmUpstream?: string;
+  pypiUpstream?: string;
+  pypiFilesUpstream?: string;
+  cargoUpstream?: string;
+  cargoFilesUpstream?: string;
+  ttl?: number;
+  logRequests?: boolean;
+  /** Also listen on the Docker bridge (default true; --no-bridge). */
+  bridge?: boolean;
+}
+
+export interface StartChoices {
+  port: number;
+  host: string;
+  dataDir: string;
+  npmUpstream: string;
+  pypiUpstream: string;
+  pypiFilesUpstream: string;
+  cargoUpstream: string;
+  cargoFilesUpstream: string;
+  ttl: number;
+  logRequests: boolean;
+  bridge: boolean;
+}
+
+/** flag > config file > built-in default (the settings hold the file's value or the default). */
+export async function startChoices(flags: StartFlags): Promise<StartChoices> {
+  const settings = await loadSettings();
+  return {
+    port: flags.port ?? settings.port,
+    host: flags.host ?? settings.host,
+    dataDir: await resolveDataDir(flags.data),
+    npmUpstream: flags.npmUpstream ?? settings.npmUpstream,
+    pypiUpstream: flags.pypiUpstream ?? settings.pypiUpstream,
+    pypiFilesUpstream: flags.pypiFilesUpstream ?? settings.pypiFilesUpstream,
+    cargoUpstream: flags.cargoUpstream ?? settings.cargoUpstream,
+    cargoFilesUpstream: flags.cargoFilesUpstream ?? settings.cargoFilesUpstream,
+    ttl: flags.ttl ?? settings.metadataTtlSeconds,
+    logRequests: flags.logRequests ?? settings.logRequests,
+    bridge: flags.bridge ?? true,
+  };
+}
+
+/**
+ * What the server process runs with. A registry on loopback also listens on the Docker bridge
+ * (when there is one), so containers reach it as host.docker.internal; one bound to another
+ * address (or every address) was placed there on purpose and gets nothing extra.
+ */
+export function registryOptionsFor(
+  choices: StartChoices,
+): RegistryOptions & { logRequests: boolean } {
+  return {
+    dataDir: choices.dataDir,
+    hostname: choices.host,
+    alsoListenOn: choices.bridge && isLoopbackAddress(choices.host) ? dockerBridgeAddresses() : [],
+    port: choices.port,
+    npmUpstream: choices.npmUpstream,
+    pypiUpstream: choices.pypiUpstream,
+    pypiFilesUpstream: choices.pypiFilesUpstream,
+    cargoUpstream: choices.cargoUpstream,
+    cargoFilesUpstream: choices.cargoFilesUpstream,
+    metadataTtlSeconds: choices.ttl,
+    logRequests: choices.logRequests,
+  };
+}
+
+/** Starts the registry detached; it outlives this process. */
+export async function launchInBackground(
+  choices: StartChoices,
+): Promise<{ record: ServerRecord; logFile: string }> {
+  assertPortFree(choices.host, choices.port);
+  const args = [
+    `--port=${choices.port}`,
+    `--host=${choices.host}`,
+    `--data=${choices.dataDir}`,
+    `--npm-upstream=${choices.npmUpstream}`,
+    `--pypi-upstream=${choices.pypiUpstream}`,
+    `--pypi-files-upstream=${choices.pypiFilesUpstream}`,
+    `--cargo-upstream=${choices.cargoUpstream}`,
+    `--cargo-files-upstream=${choices.cargoFilesUpstream}`,
+    `--ttl=${choices.ttl}`,
+    choices.logRequests ? "--log-requests" : "--no-log-requests",
+    ...(choices.bridge ? [] : ["--no-bridge"]),
+  ];
+  try {
+    return await startBackground(choices.dataDir, args);
+  } catch (error) {
+    throw new CliError(`could not start the registry: ${(error as Error).message}`);
+  }
+}
+
+function assertPortFree(hostname: string, port: number): void {
+  try {
+    const listener = Deno.listen({ hostname, port });
+    listener.close();
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new CliError(
+        `port ${port} on ${hostname} is already in use (choose another with --port)`,
+      );
+    }
+    if (error instanceof Deno.errors.AddrNotAvailable) {
+      throw new CliError(`cannot listen on ${hostname}: no such address on this machine`);
+    }
+    throw error;
+  }
+}
