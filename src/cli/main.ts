@@ -5,6 +5,8 @@ import type { Command as PlainCommand } from "commander";
 import { VERSION } from "../version.ts";
 import { CliError } from "./errors.ts";
 import { pkgCommand } from "./pkg.ts";
+import { initCommand, vmConfigCommand } from "./vm_config.ts";
+import { vmCommands } from "./vm.ts";
 
 export function buildProgram(): Command {
   const program = new Command("vm")
@@ -13,6 +15,9 @@ export function buildProgram(): Command {
     // `vm --version` is the program's, `vm pkg remove x --version 1.0` the subcommand's.
     .enablePositionalOptions();
   program.addCommand(pkgCommand());
+  program.addCommand(initCommand());
+  program.addCommand(vmConfigCommand());
+  for (const command of vmCommands()) program.addCommand(command);
   forEachCommand(program, (command) =>
     command
       .helpOption("-h, --help", "show help")

@@ -2,6 +2,7 @@
 // Precedence is flag > file > built-in default; the defaults are the registry's own constants, so
 // there is one source for each. Edits go through yaml's Document API, which keeps the user's
 // comments and key order (a plain parse/stringify round trip would drop the comments).
+import { asSnakeKey, editDistance } from "./edit_distance.ts";
 import { dirname, isAbsolute, join, normalize, resolve } from "node:path";
 import {
   type Document,
@@ -489,7 +490,7 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 
 /** Keys a mistyped name probably meant: same words (dataDir, data-dir), a part, or a typo. */
 function suggestKeys(name: string): ConfigKey[] {
-  const wanted = name.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase().replace(/[-. ]/g, "_")
+  const wanted = asSnakeKey(name)
     .replace(/^_+/, "");
   if (Object.hasOwn(DEFINITIONS, wanted)) return [wanted as ConfigKey];
   const byPart = CONFIG_KEYS.filter((key) => wanted.length >= 3 && key.split("_").includes(wanted));
@@ -503,19 +504,3 @@ function suggestKeys(name: string): ConfigKey[] {
 
 const orList = (items: string[]) =>
   items.length > 1 ? `${items.slice(0, -1).join(", ")} or ${items.at(-1)}` : items[0];
-
-/** Levenshtein distance, with a swap of two neighbours counted as one edit ("prot" → "port"). */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.length][b.length];
-}

@@ -1,0 +1,86 @@
+// The Docker CLI, run as a child process: one place that turns "docker is not installed" and
+// "no engine answers" into one clear line, for every VM command.
+import { CliError } from "../cli/errors.ts";
+
+export interface DockerResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const ENGINE_DOWN =
+  /Cannot connect to the Docker daemon|Is the docker daemon running|error during connect/i;
+
+/** Runs `docker args…` and captures its output. */
+export async function docker(
+  args: string[],
+  options: { stdin?: string } = {},
+): Promise<DockerResult> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("docker", {
+      args,
+      stdin: options.stdin === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new CliError("docker is not installed (VMs run as Docker containers)");
+    }
+    throw error;
+  }
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  const result = {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+  if (result.code !== 0 && ENGINE_DOWN.test(result.stderr)) {
+    throw new CliError("no Docker engine answers (start Docker: dockerd, or the Docker service)");
+  }
+  return result;
+}
+
+/** Like docker(), but a failure is a CliError with Docker's own last line. */
+export async function dockerOk(args: string[], what: string, options: { stdin?: string } = {}) {
+  const result = await docker(args, options);
+  if (result.code !== 0) {
+    const reason = result.stderr.trim().split("\n").pop() || `exit ${result.code}`;
+    throw new CliError(`${what} failed: ${reason}`);
+  }
+  return result;
+}
+
+/** Runs docker with this terminal's stdio (ssh, exec, logs -f); returns its exit status. */
+export async function dockerInteractive(args: string[]): Promise<number> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("docker", {
+      args,
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new CliError("docker is not installed (VMs run as Docker containers)");
+    }
+    throw error;
+  }
+  // Ctrl-C belongs to the program in the VM; wait for docker to pass its status on.
+  const ignore = () => {};
+  Deno.addSignalListener("SIGINT", ignore);
+  try {
+    const status = await child.status;
+    return status.code;
+  } finally {
+    Deno.removeSignalListener("SIGINT", ignore);
+  }
+}

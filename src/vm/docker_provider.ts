@@ -1,0 +1,133 @@
+// VMs as Docker containers, driven through the Docker CLI. A VM is one long-running container
+// named `vm-<project>`, labelled with its project and vm.yaml so every command finds it again;
+// each operation is safe to repeat (creating what exists, stopping what is stopped, removing
+// what is gone: all succeed with a note).
+import type { VmConfig } from "./config.ts";
+import { docker, dockerOk } from "./docker_cli.ts";
+
+export const LABELS = {
+  managed: "dev.vm.managed",
+  project: "dev.vm.project",
+  config: "dev.vm.config",
+  registry: "dev.vm.registry",
+  user: "dev.vm.user",
+} as const;
+
+export interface VmInfo {
+  container: string;
+  project: string;
+  configPath: string;
+  user: string;
+  /** Docker's state: created, running, paused, restarting, exited, dead. */
+  state: string;
+  image: string;
+  /** The VM was set up to install through the host registry. */
+  registry: boolean;
+  /** Its IP on each network it is attached to. */
+  addresses: string[];
+}
+
+export function containerName(config: VmConfig): string {
+  return `vm-${config.name}`;
+}
+
+/** The VM's container, or undefined when there is none. */
+export async function inspectVm(container: string): Promise<VmInfo | undefined> {
+  const result = await docker(["container", "inspect", container]);
+  if (result.code !== 0) return undefined;
+  const [data] = JSON.parse(result.stdout);
+  return toInfo(data);
+}
+
+/** Every VM on this Docker engine, of any project. */
+export async function listVms(): Promise<VmInfo[]> {
+  const ids = await dockerOk(
+    ["ps", "-a", "-q", "--filter", `label=${LABELS.managed}=true`],
+    "listing VMs",
+  );
+  const list = ids.stdout.trim().split("\n").filter(Boolean);
+  if (list.length === 0) return [];
+  const result = await dockerOk(["container", "inspect", ...list], "listing VMs");
+  return (JSON.parse(result.stdout) as unknown[]).map(toInfo)
+    .sort((a, b) => a.container.localeCompare(b.container));
+}
+
+export interface CreateOptions {
+  /** The port of the host registry, when the VM installs through it. */
+  registryPort?: number;
+}
+
+export async function createContainer(config: VmConfig, options: CreateOptions): Promise<void> {
+  const args = [
+    "create",
+    "--name",
+    containerName(config),
+    "--hostname",
+    config.name.replace(/[^a-z0-9-]/g, "-").slice(0, 63),
+    "--init",
+    "--label",
+    `${LABELS.managed}=true`,
+    "--label",
+    `${LABELS.project}=${config.name}`,
+    "--label",
+    `${LABELS.config}=${config.path}`,
+    "--label",
+    `${LABELS.user}=${config.user}`,
+    "--label",
+    `${LABELS.registry}=${options.registryPort !== undefined}`,
+    "--volume",
+    `${config.workspace}:/workspace`,
+    "--workdir",
+    "/workspace",
+    // Resolves to the bridge gateway, where the registry listens besides loopback.
+    "--add-host=host.docker.internal:host-gateway",
+  ];
+  if (config.network) args.push("--network", config.network);
+  for (const port of config.ports) {
+    args.push("--publish", `127.0.0.1:${port.host}:${port.container}/${port.protocol}`);
+  }
+  for (const [name, value] of Object.entries(config.environment)) {
+    args.push("--env", `${name}=${value}`);
+  }
+  args.push(config.image, "sh", "-c", 'echo "vm: $(hostname) is up"; exec sleep infinity');
+  await dockerOk(args, `creating ${containerName(config)}`);
+}
+
+export async function startContainer(container: string): Promise<void> {
+  await dockerOk(["start", container], `starting ${container}`);
+}
+
+export async function stopContainer(container: string, timeoutSeconds = 10): Promise<void> {
+  await dockerOk(["stop", "--time", String(timeoutSeconds), container], `stopping ${container}`);
+}
+
+export async function removeContainer(container: string): Promise<void> {
+  await dockerOk(["rm", "--force", "--volumes", container], `removing ${container}`);
+}
+
+/** Runs a command in the VM and captures its output. */
+export function execCaptured(
+  container: string,
+  command: string[],
+  options: { user?: string; stdin?: string } = {},
+) {
+  const args = ["exec", ...(options.stdin !== undefined ? ["-i"] : [])];
+  if (options.user) args.push("--user", options.user);
+  return docker([...args, container, ...command], { stdin: options.stdin });
+}
+
+// deno-lint-ignore no-explicit-any
+function toInfo(data: any): VmInfo {
+  const labels: Record<string, string> = data.Config?.Labels ?? {};
+  const networks: Record<string, { IPAddress?: string }> = data.NetworkSettings?.Networks ?? {};
+  return {
+    container: String(data.Name ?? "").replace(/^\//, ""),
+    project: labels[LABELS.project] ?? "",
+    configPath: labels[LABELS.config] ?? "",
+    user: labels[LABELS.user] ?? "root",
+    state: data.State?.Status ?? "unknown",
+    image: data.Config?.Image ?? "",
+    registry: labels[LABELS.registry] === "true",
+    addresses: Object.values(networks).map((n) => n.IPAddress ?? "").filter(Boolean),
+  };
+}
