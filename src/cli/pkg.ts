@@ -4,7 +4,14 @@ import { Command } from "@commander-js/extra-typings";
 import { resolveDataDir } from "../config/settings.ts";
 import { findServer } from "../daemon/server_record.ts";
 import { runForeground, stopServer } from "../daemon/lifecycle.ts";
-import { launchInBackground, registryOptionsFor, startChoices } from "./registry_start.ts";
+import {
+  launchInBackground,
+  launchInDocker,
+  registryOptionsFor,
+  startChoices,
+} from "./registry_start.ts";
+import { advertisementFromEnv } from "../daemon/registry_container.ts";
+import { DEFAULT_IMAGE } from "../vm/config.ts";
 import {
   DEFAULT_HOST,
   DEFAULT_METADATA_TTL_SECONDS,
@@ -84,21 +91,38 @@ export function pkgCommand(): Command {
         "\n\nExamples:\n  vm pkg start\n  vm pkg start --foreground --port 4873",
     )
     .option("--no-bridge", "do not also listen on the Docker bridge for containers")
+    .option("--docker", "run the registry in a Docker container (restarted with Docker)")
+    .option("--image <image>", "the image for --docker", DEFAULT_IMAGE)
     .action(async (flags) => {
       const choices = await startChoices(flags);
       const found = await findServer(choices.dataDir);
       if (found.state !== "stopped") {
-        console.log(`vm pkg: already running at ${found.record.url} (pid ${found.record.pid})`);
+        const where = found.record.container
+          ? `container ${found.record.container}`
+          : `pid ${found.record.pid}`;
+        console.log(`vm pkg: already running at ${found.record.url} (${where})`);
         if (flags.config) await configureProject(choices.dataDir, found.record);
         return;
       }
       if (flags.foreground) {
+        if (flags.docker) throw new CliError("--docker runs under Docker, not in this terminal");
         const onReady = flags.config
           ? (record: ServerRecord) => void configureProject(choices.dataDir, record)
           : undefined;
-        await runForeground({ ...registryOptionsFor(choices), onReady }).catch((error) => {
-          throw new CliError((error as Error).message);
-        });
+        const advertise = advertisementFromEnv();
+        await runForeground({ ...registryOptionsFor(choices), onReady, advertise }).catch(
+          (error) => {
+            throw new CliError((error as Error).message);
+          },
+        );
+        return;
+      }
+      if (flags.docker) {
+        const record = await launchInDocker(choices, flags.image);
+        console.log(`vm pkg: registry running at ${record.url} in container ${record.container}`);
+        console.log(`  data:    ${choices.dataDir} (mounted at /data)`);
+        console.log(`  docker:  restarts with Docker; logs: docker logs ${record.container}`);
+        if (flags.config) await configureProject(choices.dataDir, record);
         return;
       }
       const { record, logFile } = await launchInBackground(choices);
@@ -130,10 +154,13 @@ export function pkgCommand(): Command {
         console.log("vm pkg: not running");
       } else {
         const outcome = await stopServer(dataDir, found.record, options.timeout * 1000);
+        const what = found.record.container
+          ? `container ${found.record.container}`
+          : `pid ${found.record.pid}`;
         console.log(
           outcome === "stopped"
-            ? `vm pkg: stopped (pid ${found.record.pid})`
-            : `vm pkg: did not stop within ${options.timeout}s; killed pid ${found.record.pid}`,
+            ? `vm pkg: stopped (${what})`
+            : `vm pkg: did not stop within ${options.timeout}s; killed ${what}`,
         );
       }
       // The server cleans up when it stops; this covers one that was killed or crashed.
@@ -162,7 +189,11 @@ export function pkgCommand(): Command {
         }
         throw new CliError("", 3);
       }
-      const status = await fetchStatus(found.record.url);
+      const reported = await fetchStatus(found.record.url);
+      // A server in a container reports its own view (0.0.0.0:3080, /data, pid 1); show the host's.
+      const status = found.record.container
+        ? { ...reported, url: found.record.url, dataDir, container: found.record.container }
+        : reported;
       if (options.json) {
         console.log(JSON.stringify({ running: true, ...status }, null, 2));
         return;
@@ -188,7 +219,7 @@ async function fetchStatus(url: string): Promise<RegistryStatus> {
   }
 }
 
-function printStatus(status: RegistryStatus): void {
+function printStatus(status: RegistryStatus & { container?: string }): void {
   const ecosystems = Object.entries(status.ecosystems);
   const sum = (pick: (c: RegistryStatus["ecosystems"][string]) => number) =>
     ecosystems.reduce((total, [, counters]) => total + pick(counters), 0);
@@ -196,7 +227,7 @@ function printStatus(status: RegistryStatus): void {
   const misses = sum((c) => c.cacheMisses);
   const rows: [string, string][] = [
     ["URL", status.url],
-    ["PID", String(status.pid)],
+    status.container ? ["Container", status.container] : ["PID", String(status.pid)],
     ["Uptime", formatDuration(status.uptimeSeconds)],
     ["Data dir", status.dataDir],
     ["Cached", `${sum((c) => c.packages)} packages, ${formatBytes(status.cache.bytes)} on disk`],

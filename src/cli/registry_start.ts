@@ -4,6 +4,8 @@
 import { loadSettings, resolveDataDir } from "../config/settings.ts";
 import { dockerBridgeAddresses, isLoopbackAddress } from "../daemon/docker_bridge.ts";
 import { startBackground } from "../daemon/lifecycle.ts";
+import { REGISTRY_CONTAINER, startRegistryContainer } from "../daemon/registry_container.ts";
+import { findServer } from "../daemon/server_record.ts";
 import type { ServerRecord } from "../daemon/server_record.ts";
 import type { RegistryOptions } from "../registry/server.ts";
 import { CliError } from "./errors.ts";
@@ -118,4 +120,36 @@ function assertPortFree(hostname: string, port: number): void {
     }
     throw error;
   }
+}
+
+/** `vm pkg start --docker`: the registry in a container; waits until it answers. */
+export async function launchInDocker(choices: StartChoices, image: string): Promise<ServerRecord> {
+  assertPortFree(choices.host, choices.port);
+  try {
+    await startRegistryContainer({
+      image,
+      dataDir: choices.dataDir,
+      port: choices.port,
+      serverArgs: [
+        `--npm-upstream=${choices.npmUpstream}`,
+        `--pypi-upstream=${choices.pypiUpstream}`,
+        `--pypi-files-upstream=${choices.pypiFilesUpstream}`,
+        `--cargo-upstream=${choices.cargoUpstream}`,
+        `--cargo-files-upstream=${choices.cargoFilesUpstream}`,
+        `--ttl=${choices.ttl}`,
+        choices.logRequests ? "--log-requests" : "--no-log-requests",
+      ],
+    });
+  } catch (error) {
+    throw new CliError(`could not start the registry container: ${(error as Error).message}`);
+  }
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const found = await findServer(choices.dataDir);
+    if (found.state === "running") return found.record;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new CliError(
+    `the registry container did not answer within 60 s (docker logs ${REGISTRY_CONTAINER})`,
+  );
 }

@@ -7,6 +7,7 @@ import { type RegistryOptions, startRegistry } from "../registry/server.ts";
 import { VERSION } from "../version.ts";
 import { unconfigureProjects } from "../clients/project_config.ts";
 import { selfCommand } from "./self_command.ts";
+import { type ContainerAdvertisement, stopRegistryContainer } from "./registry_container.ts";
 import {
   findServer,
   isProcessAlive,
@@ -19,6 +20,11 @@ export interface ForegroundOptions extends RegistryOptions {
   logRequests: boolean;
   /** Called once the server listens and its record is written. */
   onReady?(record: ServerRecord): void;
+  /**
+   * How the host reaches a server that runs in a container (`vm pkg start --docker`): the record
+   * must carry the host's URL and the container's name, not what the server sees inside.
+   */
+  advertise?: ContainerAdvertisement;
 }
 
 /** Runs the registry in this process until SIGINT/SIGTERM, then shuts it down gracefully. */
@@ -31,11 +37,13 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
     hostname: registry.hostname,
     port: registry.port,
     addresses: registry.addresses,
+    ...options.advertise,
     startedAt: new Date().toISOString(),
     version: VERSION,
   };
   await writeServerRecord(options.dataDir, record);
-  if (registry.hostname === "0.0.0.0" || registry.hostname === "::") {
+  // In a container, every interface is the container's own; Docker publishes chosen ports.
+  if (!options.advertise && (registry.hostname === "0.0.0.0" || registry.hostname === "::")) {
     log.warn(
       `listening on ALL interfaces (${registry.hostname}): anyone who can reach this host can use the registry`,
     );
@@ -131,6 +139,11 @@ export async function stopServer(
   record: ServerRecord,
   timeoutMs: number,
 ): Promise<"stopped" | "killed"> {
+  if (record.container) {
+    await stopRegistryContainer(record.container, timeoutMs);
+    await removeServerRecord(dataDir, record.pid);
+    return "stopped";
+  }
   try {
     Deno.kill(record.pid, "SIGTERM");
   } catch {

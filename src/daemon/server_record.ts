@@ -2,6 +2,7 @@
 // when it stops. CLI commands find the server through it; a record whose process is gone or that
 // does not answer is stale and gets cleaned up.
 import { dataLayout } from "../config/paths.ts";
+import { isContainerRunning } from "./registry_container.ts";
 
 export interface ServerRecord {
   pid: number;
@@ -10,6 +11,8 @@ export interface ServerRecord {
   port: number;
   /** Every address it listens on (hostname first); older records lack it. */
   addresses?: string[];
+  /** The Docker container it runs in (`vm pkg start --docker`); pid is then the container's. */
+  container?: string;
   startedAt: string;
   version: string;
 }
@@ -83,7 +86,10 @@ export type ServerState =
 export async function findServer(dataDir: string): Promise<ServerState> {
   const record = await readServerRecord(dataDir);
   if (!record) return { state: "stopped" };
-  if (!isProcessAlive(record.pid)) {
+  const alive = record.container
+    ? await isContainerRunning(record.container)
+    : isProcessAlive(record.pid);
+  if (!alive) {
     await removeServerRecord(dataDir, record.pid);
     return { state: "stopped" };
   }
