@@ -25,3 +25,12 @@ export function formatRatio(hits: number, misses: number): string {
   const total = hits + misses;
   return total === 0 ? "–" : `${((hits / total) * 100).toFixed(1)}%`;
 }
+
+/** Prints rows under a header, columns padded to their widest cell. */
+export function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]))).join("  ");
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+}

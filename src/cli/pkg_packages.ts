@@ -8,7 +8,7 @@ import type { CachedPackageSummary, PrivatePackageSummary } from "../registry/pr
 import { detectTypes, parsePackageType, PUBLISHERS } from "../publish/detect.ts";
 import { type PackageType, PublishError } from "../publish/types.ts";
 import { CliError } from "./errors.ts";
-import { formatBytes } from "./format.ts";
+import { formatBytes, printTable } from "./format.ts";
 import { DATA_HELP, parseHttpUrl } from "./options.ts";
 import {
   connectionProblem,
@@ -347,12 +347,4 @@ function printCached(packages: CachedPackageSummary[]): void {
   printTable(["TYPE", "NAME", "FILES", "SIZE"], rows);
   const total = packages.reduce((sum, p) => sum + p.bytes, 0);
   console.log(`${packages.length} packages, ${formatBytes(total)}`);
-}
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]))).join("  ");
-  console.log(line(header));
-  for (const row of rows) console.log(line(row));
 }

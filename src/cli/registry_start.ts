@@ -89,13 +89,7 @@ export async function launchInBackground(
     `--port=${choices.port}`,
     `--host=${choices.host}`,
     `--data=${choices.dataDir}`,
-    `--npm-upstream=${choices.npmUpstream}`,
-    `--pypi-upstream=${choices.pypiUpstream}`,
-    `--pypi-files-upstream=${choices.pypiFilesUpstream}`,
-    `--cargo-upstream=${choices.cargoUpstream}`,
-    `--cargo-files-upstream=${choices.cargoFilesUpstream}`,
-    `--ttl=${choices.ttl}`,
-    choices.logRequests ? "--log-requests" : "--no-log-requests",
+    ...serverArgs(choices),
     ...(choices.bridge ? [] : ["--no-bridge"]),
   ];
   try {
@@ -130,15 +124,7 @@ export async function launchInDocker(choices: StartChoices, image: string): Prom
       image,
       dataDir: choices.dataDir,
       port: choices.port,
-      serverArgs: [
-        `--npm-upstream=${choices.npmUpstream}`,
-        `--pypi-upstream=${choices.pypiUpstream}`,
-        `--pypi-files-upstream=${choices.pypiFilesUpstream}`,
-        `--cargo-upstream=${choices.cargoUpstream}`,
-        `--cargo-files-upstream=${choices.cargoFilesUpstream}`,
-        `--ttl=${choices.ttl}`,
-        choices.logRequests ? "--log-requests" : "--no-log-requests",
-      ],
+      serverArgs: serverArgs(choices),
     });
   } catch (error) {
     throw new CliError(`could not start the registry container: ${(error as Error).message}`);
@@ -152,4 +138,17 @@ export async function launchInDocker(choices: StartChoices, image: string): Prom
   throw new CliError(
     `the registry container did not answer within 60 s (docker logs ${REGISTRY_CONTAINER})`,
   );
+}
+
+/** The `pkg start` arguments that carry the choices other than where it listens and its data. */
+function serverArgs(choices: StartChoices): string[] {
+  return [
+    `--npm-upstream=${choices.npmUpstream}`,
+    `--pypi-upstream=${choices.pypiUpstream}`,
+    `--pypi-files-upstream=${choices.pypiFilesUpstream}`,
+    `--cargo-upstream=${choices.cargoUpstream}`,
+    `--cargo-files-upstream=${choices.cargoFilesUpstream}`,
+    `--ttl=${choices.ttl}`,
+    choices.logRequests ? "--log-requests" : "--no-log-requests",
+  ];
 }

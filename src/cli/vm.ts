@@ -24,6 +24,7 @@ import {
 import type { ServerRecord } from "../daemon/server_record.ts";
 import type { RegistryStatus } from "../registry/server.ts";
 import { CliError } from "./errors.ts";
+import { printTable } from "./format.ts";
 
 const FILE_HELP = `the VM's ${VM_CONFIG_FILE} (default: the nearest one, from here upwards)`;
 
@@ -165,21 +166,7 @@ export function vmCommands(): CommandUnknownOpts[] {
     .description("open a shell in the VM as its user, in /workspace")
     .option("-f, --file <path>", FILE_HELP)
     .action(async (options) => {
-      const config = await projectConfig(options.file);
-      const vm = await runningVm(config);
-      const tty = Deno.stdin.isTerminal() ? ["-it"] : ["-i"];
-      const code = await dockerInteractive([
-        "exec",
-        ...tty,
-        "--user",
-        config.user,
-        "--workdir",
-        "/workspace",
-        vm.container,
-        "bash",
-        "-l",
-      ]);
-      if (code !== 0) throw new CliError("", code);
+      await runInVm(await projectConfig(options.file), ["bash", "-l"]);
     });
 
   const exec = new CommandClass("exec")
@@ -189,25 +176,14 @@ export function vmCommands(): CommandUnknownOpts[] {
     .passThroughOptions()
     .addHelpText("after", "\nThe exit status is the command's.\n\nExample:\n  vm exec -- npm test")
     .action(async (command, options) => {
-      const config = await projectConfig(options.file);
-      const vm = await runningVm(config);
-      const tty = Deno.stdin.isTerminal() && Deno.stdout.isTerminal() ? ["-it"] : ["-i"];
       // A login shell, so PATH includes what provisioning installed (~/.local/bin, ~/.cargo/bin).
-      const code = await dockerInteractive([
-        "exec",
-        ...tty,
-        "--user",
-        config.user,
-        "--workdir",
-        "/workspace",
-        vm.container,
+      await runInVm(await projectConfig(options.file), [
         "bash",
         "-lc",
         '"$@"',
         "vm-exec",
         ...command,
       ]);
-      if (code !== 0) throw new CliError("", code);
     });
 
   const logs = new CommandClass("logs")
@@ -277,6 +253,23 @@ async function registryForCreate(yes: boolean | undefined): Promise<ServerRecord
   const record = await startRegistryForVms();
   log(`vm: package registry running at ${record.url} (pid ${record.pid})`);
   return record;
+}
+
+/** Runs a command in the VM as its user in /workspace, on this terminal; its status is ours. */
+async function runInVm(config: VmConfig, command: string[]): Promise<void> {
+  const vm = await runningVm(config);
+  const tty = Deno.stdin.isTerminal() && Deno.stdout.isTerminal() ? ["-it"] : ["-i"];
+  const code = await dockerInteractive([
+    "exec",
+    ...tty,
+    "--user",
+    config.user,
+    "--workdir",
+    "/workspace",
+    vm.container,
+    ...command,
+  ]);
+  if (code !== 0) throw new CliError("", code);
 }
 
 async function runningVm(config: VmConfig): Promise<VmInfo> {
@@ -354,12 +347,4 @@ function printStatus(report: StatusReport): void {
     }
   }
   if (report.vms.length === 0) console.log("\nno VM for this project (vm create)");
-}
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]))).join("  ");
-  console.log(line(header));
-  for (const row of rows) console.log(line(row));
 }
