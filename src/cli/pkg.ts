@@ -31,7 +31,14 @@ import { configuredProjectDirs, unconfigureProjects } from "../clients/project_c
 import { dataLayout } from "../config/paths.ts";
 import type { ServerRecord } from "../daemon/server_record.ts";
 import { formatBytes, formatDuration, formatRatio } from "./format.ts";
-import { DATA_HELP, parseHost, parseHttpUrl, parsePort, parseSeconds } from "./options.ts";
+import {
+  DATA_HELP,
+  parseHost,
+  parseHttpUrl,
+  parsePort,
+  parseSeconds,
+  parseSizeOption,
+} from "./options.ts";
 
 export function pkgCommand(): Command {
   const pkg = new Command("pkg")
@@ -89,6 +96,11 @@ export function pkgCommand(): Command {
         "\ndefault shown. Config keys are the option names in snake_case; --data is data_dir," +
         "\n--ttl is metadata_ttl." +
         "\n\nExamples:\n  vm pkg start\n  vm pkg start --foreground --port 4873",
+    )
+    .option(
+      "--max-cache-size <size>",
+      "evict least recently used public files past this size (default: unlimited)",
+      parseSizeOption,
     )
     .option("--no-bridge", "do not also listen on the Docker bridge for containers")
     .option("--docker", "run the registry in a Docker container (restarted with Docker)")
@@ -230,7 +242,11 @@ function printStatus(status: RegistryStatus & { container?: string }): void {
     status.container ? ["Container", status.container] : ["PID", String(status.pid)],
     ["Uptime", formatDuration(status.uptimeSeconds)],
     ["Data dir", status.dataDir],
-    ["Cached", `${sum((c) => c.packages)} packages, ${formatBytes(status.cache.bytes)} on disk`],
+    [
+      "Cached",
+      `${sum((c) => c.packages)} packages, ${formatBytes(status.cache.bytes)} on disk` +
+      (status.cache.limit ? ` of ${formatBytes(status.cache.limit)} allowed` : " (no limit)"),
+    ],
     ["Hit ratio", `${formatRatio(hits, misses)} (${hits} hits, ${misses} misses)`],
     ["Served", `${formatBytes(sum((c) => c.servedBytes))} to clients`],
     [

@@ -7,6 +7,7 @@ import { readToken } from "../registry/auth.ts";
 import type { CachedPackageSummary, PrivatePackageSummary } from "../registry/private_admin.ts";
 import { detectTypes, parsePackageType, PUBLISHERS } from "../publish/detect.ts";
 import { type PackageType, PublishError } from "../publish/types.ts";
+import type { EvictionResult } from "../store/cache_limit.ts";
 import { CliError } from "./errors.ts";
 import { formatBytes, printTable } from "./format.ts";
 import { DATA_HELP, parseHttpUrl } from "./options.ts";
@@ -202,6 +203,33 @@ export function addPackageCommands(pkg: Command): void {
       );
       const pkg = await expectOk(response, `claiming ${name}`) as PrivatePackageSummary;
       console.log(`claimed ${options.type} ${pkg.name}: only versions published here are served`);
+    });
+
+  pkg.command("gc")
+    .description("evict cached files past the size limit and delete blobs nothing refers to")
+    .addOption(serverOption())
+    .option("--data <dir>", DATA_HELP)
+    .option("--json", "print JSON for scripts")
+    .addHelpText(
+      "after",
+      "\nThe limit is max_cache_size (vm pkg config); private packages are never evicted." +
+        "\n\nExample:\n  vm pkg gc",
+    )
+    .action(async (options) => {
+      const target = await resolveRegistry(
+        { server: options.server, dataDir: await resolveDataDir(options.data) },
+        true,
+      );
+      const response = await registryFetch(target, "/-/gc", { method: "POST", write: true });
+      const result = await expectOk(response, "garbage collection") as EvictionResult;
+      if (options.json) {
+        console.log(JSON.stringify(result));
+        return;
+      }
+      console.log(
+        `evicted ${result.evictedFiles} cached files (${formatBytes(result.evictedBytes)}), ` +
+          `removed ${result.orphanBlobs} unreferenced blobs (${formatBytes(result.orphanBytes)})`,
+      );
     });
 
   pkg.command("token")

@@ -23,6 +23,8 @@ export interface StartFlags {
   logRequests?: boolean;
   /** Also listen on the Docker bridge (default true; --no-bridge). */
   bridge?: boolean;
+  /** Bytes; null is no limit. */
+  maxCacheSize?: number | null;
 }
 
 export interface StartChoices {
@@ -37,6 +39,7 @@ export interface StartChoices {
   ttl: number;
   logRequests: boolean;
   bridge: boolean;
+  maxCacheBytes: number | null;
 }
 
 /** flag > config file > built-in default (the settings hold the file's value or the default). */
@@ -54,6 +57,9 @@ export async function startChoices(flags: StartFlags): Promise<StartChoices> {
     ttl: flags.ttl ?? settings.metadataTtlSeconds,
     logRequests: flags.logRequests ?? settings.logRequests,
     bridge: flags.bridge ?? true,
+    maxCacheBytes: flags.maxCacheSize !== undefined
+      ? flags.maxCacheSize
+      : settings.maxCacheSizeBytes,
   };
 }
 
@@ -76,6 +82,7 @@ export function registryOptionsFor(
     cargoUpstream: choices.cargoUpstream,
     cargoFilesUpstream: choices.cargoFilesUpstream,
     metadataTtlSeconds: choices.ttl,
+    maxCacheBytes: choices.maxCacheBytes,
     logRequests: choices.logRequests,
   };
 }
@@ -149,6 +156,7 @@ function serverArgs(choices: StartChoices): string[] {
     `--cargo-upstream=${choices.cargoUpstream}`,
     `--cargo-files-upstream=${choices.cargoFilesUpstream}`,
     `--ttl=${choices.ttl}`,
+    `--max-cache-size=${choices.maxCacheBytes ?? "unlimited"}`,
     choices.logRequests ? "--log-requests" : "--no-log-requests",
   ];
 }

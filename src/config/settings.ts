@@ -152,7 +152,7 @@ const DEFINITIONS = {
   }),
   max_cache_size: define({
     field: "maxCacheSizeBytes",
-    meaning: "cache size limit: 10GB, 500MB, unlimited (not enforced yet)",
+    meaning: "cache size limit: least recently used public files go first (10GB, 500MB, unlimited)",
     expected: "a size such as 10GB or 500MB (units of 1024), or 0 or unlimited for no limit",
     defaultText: () => "unlimited",
     parse: parseSize,

@@ -1,6 +1,7 @@
 // The shared machinery one ecosystem needs; each ecosystem gets its own counters, upstream
 // client and caches, built on the one store.
 import type { BlobStore } from "../store/blob_store.ts";
+import type { CacheLimit } from "../store/cache_limit.ts";
 import type { RenderedDocuments } from "../store/rendered_documents.ts";
 import { UpstreamClient, type UpstreamTimeouts } from "../upstream/http_client.ts";
 import { MetadataCache } from "../upstream/metadata_cache.ts";
@@ -19,6 +20,8 @@ export interface SharedServices {
   timeouts: UpstreamTimeouts;
   /** Checks the write token on publish and delete routes. */
   auth: WriteAuth;
+  /** Last use of public files, and eviction past the size limit. */
+  cacheLimit: CacheLimit;
   /** host:port used in URLs when a request's Host header is unusable. */
   fallbackHost: string;
 }
@@ -34,6 +37,7 @@ export interface EcosystemContext {
   downloads: VerifiedDownloads;
   log: Logger;
   auth: WriteAuth;
+  cacheLimit: CacheLimit;
   fallbackHost: string;
   /** How many KV records sit under a prefix (for `packages` in /-/status). */
   countRecords(prefix: Deno.KvKey): Promise<number>;
@@ -53,6 +57,7 @@ export function ecosystemContext(shared: SharedServices, name: string): Ecosyste
     downloads: new VerifiedDownloads(shared.blobs, upstream),
     log: shared.log,
     auth: shared.auth,
+    cacheLimit: shared.cacheLimit,
     countRecords: async (prefix) => {
       let count = 0;
       for await (const _ of shared.kv.list({ prefix })) count++;

@@ -43,6 +43,7 @@ export async function servePackageFile(
     });
     if (hit) {
       ctx.stats.add("cacheHits");
+      ctx.cacheLimit.touch(spec.recordKey);
       return hit;
     }
     ctx.log.warn(`blob of ${spec.label} is missing from the store; fetching it again`);
@@ -56,7 +57,9 @@ export async function servePackageFile(
     url: source.url,
     expected: source.expected,
     onStored: async (file) => {
-      await ctx.kv.set(spec.recordKey, file);
+      await ctx.kv.set(spec.recordKey, { ...file, storedAt: Date.now() });
+      ctx.cacheLimit.touch(spec.recordKey);
+      ctx.cacheLimit.afterStore();
     },
   });
   // Ranges are not offered while the file is still arriving: the whole body is sent (RFC 9110

@@ -2,6 +2,7 @@
 // A request reads top to bottom: route → ecosystem handler → store (hit) or upstream (miss).
 import { dataLayout } from "../config/paths.ts";
 import { BlobStore } from "../store/blob_store.ts";
+import { CacheLimit } from "../store/cache_limit.ts";
 import { RenderedDocuments } from "../store/rendered_documents.ts";
 import { DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../upstream/http_client.ts";
 import { VERSION } from "../version.ts";
@@ -42,6 +43,10 @@ export interface RegistryOptions {
   /** Where .crate files come from, e.g. https://static.crates.io/crates */
   cargoFilesUpstream?: string;
   metadataTtlSeconds?: number;
+  /** Evict least recently used public files past this many bytes; null or absent: no limit. */
+  maxCacheBytes?: number | null;
+  /** How recently used a file must not be to be evicted (tests shorten it). */
+  evictionGraceMs?: number;
   timeouts?: UpstreamTimeouts;
   logger?: Logger;
 }
@@ -52,7 +57,7 @@ export interface RegistryStatus {
   url: string;
   uptimeSeconds: number;
   dataDir: string;
-  cache: { bytes: number; blobs: number };
+  cache: { bytes: number; blobs: number; limit: number | null };
   ecosystems: Record<string, EcosystemCounters & { packages: number; privatePackages: number }>;
 }
 
@@ -81,6 +86,12 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   const auth = new WriteAuth(await loadOrCreateToken(layout.dataDir));
   const kv = await Deno.openKv(layout.kv);
   const stats = await Stats.load(kv, ["npm", "pypi", "cargo"]);
+  const cacheLimit = new CacheLimit(
+    kv,
+    blobs,
+    options.maxCacheBytes ?? null,
+    options.evictionGraceMs,
+  );
   const startedAt = Date.now();
 
   let port = options.port ?? DEFAULT_PORT;
@@ -93,6 +104,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     metadataTtlMs: (options.metadataTtlSeconds ?? DEFAULT_METADATA_TTL_SECONDS) * 1000,
     timeouts: options.timeouts ?? DEFAULT_TIMEOUTS,
     auth,
+    cacheLimit,
     get fallbackHost() {
       return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
     },
@@ -125,7 +137,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       url,
       uptimeSeconds: Math.floor((Date.now() - startedAt) / 1000),
       dataDir: layout.dataDir,
-      cache: usage,
+      cache: { ...usage, limit: cacheLimit.maxBytes },
       ecosystems: Object.fromEntries(
         await Promise.all(ecosystems.map(async ({ name, registry }) => [
           name,
@@ -143,6 +155,10 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     const { pathname, searchParams } = new URL(request.url);
     if (pathname === "/-/packages" || pathname.startsWith("/-/packages/")) {
       return await admin.handle(request, pathname.slice("/-/packages".length), searchParams);
+    }
+    if (pathname === "/-/gc") {
+      if (request.method !== "POST") return errorResponse(405, "POST /-/gc", { allow: "POST" });
+      return auth.refusal(request) ?? jsonResponse(await cacheLimit.gc());
     }
     if (pathname === "/-/health") {
       return jsonResponse({ ok: true, version: VERSION, pid: Deno.pid });
@@ -226,6 +242,8 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     }
   }
   stats.startAutoFlush();
+  cacheLimit.start();
+  cacheLimit.afterStore(); // a limit lowered since the last run applies at once
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
@@ -233,6 +251,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       await Promise.all([server, ...extraServers].map((each) => each.shutdown()));
       await Promise.all(ecosystems.map(({ registry }) => registry.idle()));
       await rendered.idle();
+      await cacheLimit.close();
       await stats.close();
       kv.close();
     })();

@@ -97,6 +97,42 @@ export class BlobStore {
     }
   }
 
+  /** Deletes a blob; false when it was not there. A reader that has it open keeps reading it. */
+  async remove(sha256: string): Promise<boolean> {
+    const path = this.pathOf(sha256);
+    let size: number;
+    try {
+      size = (await Deno.stat(path)).size;
+      await Deno.remove(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
+    this.#usage.bytes -= size;
+    this.#usage.blobs--;
+    return true;
+  }
+
+  /** Every blob on disk with its size and modification time (for garbage collection). */
+  async *list(): AsyncGenerator<{ sha256: string; size: number; mtime: number }> {
+    const base = join(this.root, "sha256");
+    let dirs: Deno.DirEntry[];
+    try {
+      dirs = await Array.fromAsync(Deno.readDir(base));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      throw error;
+    }
+    for (const dir of dirs) {
+      if (!dir.isDirectory) continue;
+      for await (const entry of Deno.readDir(join(base, dir.name))) {
+        if (!entry.isFile || !HEX64.test(entry.name)) continue;
+        const info = await Deno.stat(join(base, dir.name, entry.name)).catch(() => undefined);
+        if (info) yield { sha256: entry.name, size: info.size, mtime: info.mtime?.getTime() ?? 0 };
+      }
+    }
+  }
+
   /** Total bytes and count of blobs on disk. */
   usage(): { bytes: number; blobs: number } {
     return { ...this.#usage };
