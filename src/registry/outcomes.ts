@@ -1,4 +1,5 @@
 // How every ecosystem accounts for metadata lookups and turns failures into one clear answer.
+import { isDiskFull } from "../store/blob_store.ts";
 import { UpstreamStatusError, UpstreamUnavailableError } from "../upstream/errors.ts";
 import type { MetadataOutcome } from "../upstream/metadata_cache.ts";
 import type { EcosystemContext } from "./context.ts";
@@ -17,6 +18,13 @@ export function countMetadataOutcome(
 export class UpstreamDataError extends Error {}
 
 export function failureResponse(ctx: EcosystemContext, what: string, error: unknown): Response {
+  if (isDiskFull(error)) {
+    ctx.log.error(`${what}: disk full, not stored: ${(error as Error).message}`);
+    return errorResponse(
+      507,
+      `${what} cannot be stored: the registry's disk is full (no space left on device)`,
+    );
+  }
   if (error instanceof UpstreamUnavailableError) {
     ctx.log.warn(`${what}: ${error.message}`);
     return errorResponse(

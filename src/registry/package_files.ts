@@ -2,6 +2,7 @@
 // a verified copy in the store is a hit; otherwise the file is downloaded once (coalesced),
 // verified against the digest the ecosystem's index published, and streamed to every client
 // that asked while it is written.
+import { isDiskFull } from "../store/blob_store.ts";
 import type { ExpectedDigest } from "../store/hashing.ts";
 import type { PrivateFile } from "../store/private_packages.ts";
 import type { StoredFile } from "../upstream/verified_download.ts";
@@ -60,6 +61,13 @@ export async function servePackageFile(
       await ctx.kv.set(spec.recordKey, { ...file, storedAt: Date.now() });
       ctx.cacheLimit.touch(spec.recordKey);
       ctx.cacheLimit.afterStore();
+    },
+    onFailed: (error) => {
+      if (isDiskFull(error)) {
+        ctx.log.error(`${spec.label}: download cut off, disk full: ${error.message}`);
+      } else {
+        ctx.log.warn(`${spec.label}: download failed, nothing stored: ${error.message}`);
+      }
     },
   });
   // Ranges are not offered while the file is still arriving: the whole body is sent (RFC 9110

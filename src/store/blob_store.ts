@@ -1,10 +1,32 @@
 // Content-addressed blobs on disk. Every blob is written to a temp file in the same filesystem,
 // verified by the caller, then renamed into place: rename is atomic, so a crash at any moment
 // leaves either no blob or a complete one, never a partial file under a blob name.
+import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { sha256Hex } from "./hashing.ts";
 
 const HEX64 = /^[0-9a-f]{64}$/;
+
+/** The store's filesystem has no room for a file (found before writing it). */
+export class DiskFullError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DiskFullError";
+  }
+}
+
+/**
+ * Whether an error means the data dir's disk is full: ENOSPC from a write (Deno throws a plain
+ * Error with code "ENOSPC", "No space left on device (os error 28)"), KV's SQLite "database or
+ * disk is full", or a DiskFullError.
+ */
+export function isDiskFull(error: unknown): boolean {
+  if (error instanceof DiskFullError) return true;
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === "ENOSPC" ||
+    (typeof message === "string" &&
+      /no space left on device|database or disk is full/i.test(message));
+}
 
 export class BlobStore {
   #tempCounter = 0;
@@ -57,6 +79,16 @@ export class BlobStore {
     if (!existed) {
       this.#usage.bytes += size;
       this.#usage.blobs++;
+    }
+  }
+
+  /** Whether the store's filesystem has room for `bytes` more (true when it cannot tell). */
+  async hasRoomFor(bytes: number): Promise<boolean> {
+    try {
+      const { bavail, bsize } = await statfs(this.tmpDir);
+      return bavail * bsize >= bytes;
+    } catch {
+      return true;
     }
   }
 

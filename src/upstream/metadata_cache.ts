@@ -103,7 +103,21 @@ export class MetadataCache {
       await this.kv.set(request.key, record);
       return { kind: "found", record, source: "revalidated" };
     }
-    const data = await request.ingest(body, responseHeaders);
+    let data: R;
+    try {
+      data = await request.ingest(body, responseHeaders);
+    } catch (error) {
+      // A document the ecosystem cannot use (an HTML error page, broken JSON) never replaces a
+      // good cached one: clients keep getting that, marked stale.
+      if (cached) {
+        return {
+          kind: "stale",
+          record: cached,
+          warning: `upstream sent an unusable document (${(error as Error).message})`,
+        };
+      }
+      throw error;
+    }
     const record: R & Freshness = {
       ...data,
       ...validators,

@@ -6,7 +6,7 @@
 // it. The last byte is held back from every client until the digest has been verified: a client
 // never receives a complete body that did not match, and on a mismatch the stream errors, the
 // temp file is removed, and nothing enters the cache.
-import type { BlobStore } from "../store/blob_store.ts";
+import { type BlobStore, DiskFullError } from "../store/blob_store.ts";
 import { type ExpectedDigest, StreamingDigests } from "../store/hashing.ts";
 import { IntegrityError, UpstreamStatusError, UpstreamUnavailableError } from "./errors.ts";
 import type { UpstreamClient } from "./http_client.ts";
@@ -23,6 +23,8 @@ export interface DownloadSpec {
   expected: ExpectedDigest;
   /** Records the verified file (KV), called before any client gets the last byte. */
   onStored(file: StoredFile): Promise<void>;
+  /** Called once when the download fails after it started (clients' bodies are cut off). */
+  onFailed?(error: Error): void;
 }
 
 const READ_CHUNK = 64 * 1024;
@@ -149,10 +151,22 @@ export class VerifiedDownloads {
       throw new UpstreamStatusError(spec.url, response.status);
     }
     const length = Number(response.headers.get("content-length") ?? NaN);
-    const download = new ActiveDownload(
-      this.blobs.tempPath(spec.key),
-      Number.isFinite(length) ? length : undefined,
-    );
+    // Before the first byte a client can still be told why (507); a file whose size is not
+    // announced, or a disk that fills meanwhile, fails mid-stream instead.
+    if (Number.isFinite(length) && !(await this.blobs.hasRoomFor(length))) {
+      await response.body.cancel();
+      throw new DiskFullError(`no space left on device for ${spec.key} (${length} bytes)`);
+    }
+    let download: ActiveDownload;
+    try {
+      download = new ActiveDownload(
+        this.blobs.tempPath(spec.key),
+        Number.isFinite(length) ? length : undefined,
+      );
+    } catch (error) {
+      await response.body.cancel();
+      throw error;
+    }
     const running = this.#transfer(spec, response.body, download);
     this.#running.add(running);
     running.finally(() => this.#running.delete(running));
@@ -205,10 +219,11 @@ export class VerifiedDownloads {
       } catch { /* already closed */ }
       if (!committed) await this.blobs.discard(download.tempPath);
       await body.cancel().catch(() => {});
-      download.settle(
-        "failed",
-        error instanceof Error ? error : new UpstreamUnavailableError(spec.url, String(error)),
-      );
+      const failure = error instanceof Error
+        ? error
+        : new UpstreamUnavailableError(spec.url, String(error));
+      download.settle("failed", failure);
+      spec.onFailed?.(failure);
     }
   }
 }

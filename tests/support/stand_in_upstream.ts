@@ -23,6 +23,8 @@ export interface StandInUpstream {
   /** The PEP 658 metadata file of the PyPI flavour. */
   metadataFile: Uint8Array;
   fault: TarballFault;
+  /** "html-error": every metadata document is a 200 text/html error page (a proxy's, say). */
+  metadataFault: "none" | "html-error";
   /** Whether the packument response carries an ETag (and answers 304 to it). */
   sendEtag: boolean;
   /** Bumps the packument so it differs from what was cached. */
@@ -35,7 +37,7 @@ export interface StandInUpstream {
 }
 
 export function startStandInUpstream(
-  options: { size?: number; name?: string; trickleMs?: number } = {},
+  options: { size?: number; name?: string; trickleMs?: number; trickleChunk?: number } = {},
 ): StandInUpstream {
   const name = options.name ?? "vm-fault-demo";
   const version = "1.0.0";
@@ -67,6 +69,7 @@ export function startStandInUpstream(
     tarball,
     metadataFile,
     fault: "none",
+    metadataFault: "none",
     sendEtag: true,
     description: "first",
     packumentRequests: 0,
@@ -101,6 +104,14 @@ export function startStandInUpstream(
     { hostname: "127.0.0.1", port: 0, signal: abort.signal, onListen: () => {} },
     async (request) => {
       const path = decodeURIComponent(new URL(request.url).pathname);
+      const isMetadata = path === `/${name}` || path === `/simple/${name}/` ||
+        path.startsWith("/index/");
+      if (isMetadata && state.metadataFault === "html-error") {
+        state.pageRequests++;
+        return new Response("<html><body><h1>Service temporarily unavailable</h1></body></html>", {
+          headers: { "content-type": "text/html" },
+        });
+      }
       if (path === `/${name}`) {
         state.packumentRequests++;
         const body = packument();
@@ -182,7 +193,7 @@ export function startStandInUpstream(
       case "die-mid-stream":
       case "trickle": {
         const dies = state.fault === "die-mid-stream";
-        const chunk = 16 * 1024;
+        const chunk = options.trickleChunk ?? 16 * 1024;
         let offset = 0;
         const body = new ReadableStream<Uint8Array>({
           async pull(controller) {

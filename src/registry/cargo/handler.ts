@@ -7,7 +7,7 @@ import { JsonBlobCache } from "../../store/json_blob_cache.ts";
 import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
 import type { EcosystemContext } from "../context.ts";
 import { baseUrlFor, jsonResponse } from "../http.ts";
-import { failureResponse } from "../outcomes.ts";
+import { failureResponse, UpstreamDataError } from "../outcomes.ts";
 import { serveDocument } from "../documents.ts";
 import { servePackageFile } from "../package_files.ts";
 import { ClientError } from "../request_body.ts";
@@ -134,6 +134,7 @@ export class CargoRegistry implements EcosystemRegistry {
       key: ["cargo", "index", name],
       url: `${this.#index}/${indexPath(name)}`,
       ingest: async (body) => {
+        assertIndexLines(name, body);
         const [digest, checksumsDigest] = await Promise.all([
           this.ctx.blobs.putBytes(body),
           this.#checksums.put(parseChecksums(body)),
@@ -176,6 +177,18 @@ export class CargoRegistry implements EcosystemRegistry {
         };
       },
     });
+  }
+}
+
+/**
+ * An index file is JSON lines; anything else (an HTML error page from a proxy, say) must not be
+ * cached and handed to cargo as the crate's index. The bytes are still relayed unchanged.
+ */
+function assertIndexLines(name: string, body: Uint8Array): void {
+  const text = new TextDecoder().decode(body);
+  const lines = text.split("\n").filter((line) => line.trim() !== "");
+  if (lines.length === 0 || lines.some((line) => !line.trimStart().startsWith("{"))) {
+    throw new UpstreamDataError(`upstream sent something other than index lines for ${name}`);
   }
 }
 

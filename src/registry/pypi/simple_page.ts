@@ -158,6 +158,11 @@ function parseJsonPage(text: string, project: string) {
 }
 
 function parseHtmlPage(text: string, pageUrl: string) {
+  // An HTML page without a single link or any mark of the Simple API is an error page (a proxy's
+  // or a captive portal's), not an empty project: caching it would hide every release.
+  if (!/<a\s/i.test(text) && !/repository-version|Links for/i.test(text)) {
+    throw new UpstreamDataError("upstream sent an HTML page that is not a Simple API page");
+  }
   const files: PageFile[] = [];
   for (const match of text.matchAll(/<a\s([^>]*)>([^<]*)<\/a>/gi)) {
     const attributes: Record<string, string> = {};
