@@ -82,13 +82,13 @@ export class BlobStore {
     }
   }
 
-  /** Whether the store's filesystem has room for `bytes` more (true when it cannot tell). */
-  async hasRoomFor(bytes: number): Promise<boolean> {
+  /** Bytes free for new files on the store's filesystem; undefined when it cannot tell. */
+  async freeBytes(): Promise<number | undefined> {
     try {
       const { bavail, bsize } = await statfs(this.tmpDir);
-      return bavail * bsize >= bytes;
+      return bavail * bsize;
     } catch {
-      return true;
+      return undefined;
     }
   }
 

@@ -153,9 +153,10 @@ export class VerifiedDownloads {
     const length = Number(response.headers.get("content-length") ?? NaN);
     // Before the first byte a client can still be told why (507); a file whose size is not
     // announced, or a disk that fills meanwhile, fails mid-stream instead.
-    if (Number.isFinite(length) && !(await this.blobs.hasRoomFor(length))) {
+    const free = Number.isFinite(length) ? await this.blobs.freeBytes() : undefined;
+    if (free !== undefined && free < length) {
       await response.body.cancel();
-      throw new DiskFullError(`no space left on device for ${spec.key} (${length} bytes)`);
+      throw new DiskFullError(`no space left on device: ${length} bytes needed, ${free} free`);
     }
     let download: ActiveDownload;
     try {
