@@ -1,10 +1,10 @@
 // `deno task bench`: how long real clients (`npm install`, `pip install`, `cargo fetch`) take
-// straight from the public registries, through a `vm pkg` server that starts empty (cold), and
-// through one that already holds everything (warm). See bench/README.md for the method and the
-// recorded figures.
+// straight from the public registries, through `vm pkg`, and through the caching registries of
+// other projects (Verdaccio for npm, devpi for PyPI), each server started empty (cold) and already
+// holding everything (warm). See bench/README.md for the method.
 //
-//   deno task bench [--workload npm|pip|cargo|all] [--runs N] [--json] [--log-requests]
-//                   [--keep-logs]
+//   deno task bench [--workload npm|pip|cargo|all] [--runs N] [--contenders LIST] [--json]
+//                   [--log-requests] [--keep-logs]
 import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,26 +16,43 @@ import {
   formatSeconds,
   summarize,
 } from "./figures.ts";
-import { BENCH_TTL_SECONDS, BenchServer, countersSpent } from "./registry_server.ts";
+import { BENCH_TTL_SECONDS, countersSpent } from "./registry_server.ts";
 import { summarizeRequestLog } from "./request_log.ts";
 import { type Workload, WORKLOAD_NAMES, type WorkloadName, WORKLOADS } from "./workloads.ts";
+import {
+  type Contender,
+  CONTENDERS,
+  PEER_DESCRIPTIONS,
+  type PeerName,
+  preparePeer,
+  type ServerContender,
+  type ServerUnderTest,
+  splitWay,
+  startServer,
+  vmCounters,
+  type Way,
+  waysOf,
+} from "./contenders.ts";
+import { peakRssBytes, processCpuSeconds, resetPeakRss } from "./peers/process.ts";
 import {
   type BenchReport,
   checksPassed,
   printReport,
   type RunResult,
-  type Way,
   type WayResult,
-  WAYS,
   type WorkloadReport,
 } from "./report.ts";
 
 const REPO_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 /** Scratch space; git, deno fmt and deno lint already ignore it. */
 const WORK_ROOT = join(REPO_ROOT, "bench", ".work");
+/** The peers' installed software (Verdaccio's node_modules, devpi's venv), kept between runs. */
+const PEERS_DIR = join(WORK_ROOT, "peers");
+
 interface Options {
   runs: number;
   workloads: WorkloadName[];
+  contenders: Contender[];
   json: boolean;
   logRequests: boolean;
   keepLogs: boolean;
@@ -47,6 +64,7 @@ function parseOptions(args: string[]): Options {
     options: {
       runs: { type: "string", default: "5" },
       workload: { type: "string", default: "all" },
+      contenders: { type: "string", default: "all" },
       json: { type: "boolean", default: false },
       "log-requests": { type: "boolean", default: false },
       "keep-logs": { type: "boolean", default: false },
@@ -55,12 +73,15 @@ function parseOptions(args: string[]): Options {
   });
   if (values.help) {
     console.log(
-      "usage: deno task bench [--workload npm|pip|cargo|all] [--runs N] [--json] [--log-requests]\n" +
-        "                       [--keep-logs]\n" +
+      "usage: deno task bench [--workload npm|pip|cargo|all] [--runs N] [--contenders LIST]\n" +
+        "                       [--json] [--log-requests] [--keep-logs]\n" +
         "  --workload W      which client to measure (default all: npm, then pip, then cargo)\n" +
         "  --runs N          runs per way and workload (default 5)\n" +
+        "  --contenders L    comma-separated, of public, vm, verdaccio, devpi (default all); each\n" +
+        "                    workload runs those that serve it (verdaccio: npm; devpi: pip)\n" +
         "  --json            print the results as JSON on stdout\n" +
-        "  --log-requests    start the servers with --log-requests and summarize npm's timings\n" +
+        "  --log-requests    start the vm pkg servers with --log-requests and summarize npm's\n" +
+        "                    timings\n" +
         "  --keep-logs       keep the server logs in bench/.work/ afterwards",
     );
     Deno.exit(0);
@@ -76,13 +97,33 @@ function parseOptions(args: string[]): Options {
   if (workloads.length === 0) {
     throw new Error(`--workload must be npm, pip, cargo or all, not ${workload}`);
   }
+  const asked = values.contenders === "all"
+    ? [...CONTENDERS]
+    : values.contenders.split(",").map((name) => name.trim()).filter((name) => name !== "");
+  const unknown = asked.filter((name) => !(CONTENDERS as readonly string[]).includes(name));
+  if (unknown.length > 0 || asked.length === 0) {
+    throw new Error(
+      `--contenders takes a comma-separated list of ${CONTENDERS.join(", ")}, not ` +
+        `${values.contenders}`,
+    );
+  }
   return {
     runs,
     workloads,
+    // In the fixed order, whatever order they were given in.
+    contenders: CONTENDERS.filter((name) => asked.includes(name)),
     json: values.json,
     logRequests: values["log-requests"],
     keepLogs: values["keep-logs"],
   };
+}
+
+/** The contenders that apply to `workload`: public and vm always, a peer if it serves it. */
+function contendersFor(workload: Workload, asked: readonly Contender[]): Contender[] {
+  return asked.filter((contender) =>
+    contender === "public" || contender === "vm" ||
+    workload.peers.includes(contender as PeerName)
+  );
 }
 
 /** Progress goes to stderr so that `--json` output stays clean. */
@@ -95,7 +136,7 @@ function progress(message: string): void {
  * removes its files.
  */
 class Workspace {
-  readonly servers = new Set<BenchServer>();
+  readonly servers = new Set<ServerUnderTest>();
   /** Aborted by SIGINT/SIGTERM: kills the running client and stops the next step from starting. */
   readonly interrupted = new AbortController();
   #counter = 0;
@@ -117,16 +158,32 @@ class Workspace {
     return dir;
   }
 
-  async startServer(label: string, logRequests: boolean): Promise<BenchServer> {
+  /** Starts `contender` on a fresh, empty data dir, for `workload`'s client. */
+  async startServer(
+    contender: ServerContender,
+    workload: Workload,
+    label: string,
+    logRequests: boolean,
+  ): Promise<ServerUnderTest> {
     const dataDir = await this.scratch(`${label}-data`);
-    const server = await BenchServer.start(dataDir, join(this.logs, `${label}.log`), {
-      logRequests,
-    });
-    this.servers.add(server);
-    return server;
+    try {
+      const server = await startServer({
+        contender,
+        dataDir,
+        logFile: join(this.logs, `${label}.log`),
+        peersDir: PEERS_DIR,
+        clientUrlOf: (vm) => workload.vmClientUrl(vm),
+        logRequests,
+      });
+      this.servers.add(server);
+      return server;
+    } catch (error) {
+      await remove(dataDir);
+      throw error;
+    }
   }
 
-  async stopServer(server: BenchServer): Promise<void> {
+  async stopServer(server: ServerUnderTest): Promise<void> {
     await server.stop();
     this.servers.delete(server);
     await remove(server.dataDir);
@@ -172,10 +229,10 @@ interface Bench {
   logRequests: boolean;
 }
 
-/** One measured client run from `server` (or the public registry) in a fresh scratch dir. */
+/** One measured client run from `registry` (undefined: the public one) in a fresh scratch dir. */
 async function measureRun(
   bench: Bench,
-  server: BenchServer | undefined,
+  registry: string | undefined,
   label: string,
   round: number,
 ): Promise<RunResult> {
@@ -183,7 +240,7 @@ async function measureRun(
   const dir = await workspace.scratch(`${workload.name}-${label}`);
   try {
     const startedAt = Date.now();
-    const run = await workload.run(server, dir, workspace.interrupted.signal);
+    const run = await workload.run(registry, dir, workspace.interrupted.signal);
     const finishedAt = Date.now();
     bench.trees.check(label, run.tree);
     return {
@@ -199,52 +256,74 @@ async function measureRun(
   }
 }
 
-/** One run through `server`, with what the server counted for this ecosystem in between. */
+/**
+ * One run through `server`, with what the server did in between: vm pkg's counters for this
+ * ecosystem, the server process's CPU time, and its peak RSS (reset just before the run).
+ */
 async function runThrough(
   bench: Bench,
-  server: BenchServer,
+  server: ServerUnderTest,
   label: string,
   round: number,
 ): Promise<RunResult> {
   const ecosystem = bench.workload.ecosystem;
-  const before = await server.counters(ecosystem);
-  const cpuBefore = await server.cpuSeconds();
-  const result = await measureRun(bench, server, label, round);
-  const cpuAfter = await server.cpuSeconds();
+  const before = await vmCounters(server, ecosystem);
+  const cpuBefore = await processCpuSeconds(server.pid);
+  const rssReset = await resetPeakRss(server.pid);
+  const result = await measureRun(bench, server.clientUrl, label, round);
+  const peakRss = await peakRssBytes(server.pid);
+  const cpuAfter = await processCpuSeconds(server.pid);
+  const after = await vmCounters(server, ecosystem);
   return {
     ...result,
-    server: countersSpent(before, await server.counters(ecosystem)),
+    ...(before && after ? { server: countersSpent(before, after) } : {}),
     serverCpuSeconds: cpuBefore === undefined || cpuAfter === undefined
       ? undefined
       : cpuAfter - cpuBefore,
+    serverPeakRssBytes: peakRss,
+    serverPeakRssScope: peakRss === undefined ? undefined : rssReset ? "run" : "process",
   };
 }
 
 /**
- * Reads the request log once the server has exited, when every line it wrote is in the file;
- * runs are matched to log lines by time. The summary knows npm's requests only.
+ * Reads a stopped server's log, when every line it wrote is in the file: vm pkg's request log
+ * (with --log-requests; the summary knows npm's requests only), a peer's traffic. Runs are
+ * matched to log lines by time.
  */
-async function attachRequestLogs(
+async function attachLogs(
   bench: Bench,
-  server: BenchServer,
+  server: ServerUnderTest,
   runs: RunResult[],
 ): Promise<void> {
-  if (!bench.logRequests || bench.workload.name !== "npm") return;
   for (const run of runs) {
-    run.requestLog = await summarizeRequestLog(server.logFile, run.startedAt, run.finishedAt);
+    if (server.vm && bench.logRequests && bench.workload.name === "npm") {
+      run.requestLog = await summarizeRequestLog(server.logFile, run.startedAt, run.finishedAt);
+    }
+    if (server.traffic) {
+      run.peerTraffic = await server.traffic(run.startedAt, run.finishedAt);
+    }
   }
 }
 
 /** A cold run needs its own server on an empty data dir, started before the clock starts. */
-async function runCold(bench: Bench, round: number): Promise<RunResult> {
-  const label = `${bench.workload.name}-cold-${round}`;
-  const server = await bench.workspace.startServer(label, bench.logRequests);
+async function runCold(
+  bench: Bench,
+  contender: ServerContender,
+  round: number,
+): Promise<RunResult> {
+  const label = `${contender}-cold-${round}`;
+  const server = await bench.workspace.startServer(
+    contender,
+    bench.workload,
+    `${bench.workload.name}-${label}`,
+    bench.logRequests,
+  );
   let result: RunResult | undefined;
   try {
-    result = await runThrough(bench, server, `cold-${round}`, round);
+    result = await runThrough(bench, server, label, round);
   } finally {
     await server.stop();
-    if (result) await attachRequestLogs(bench, server, [result]);
+    if (result) await attachLogs(bench, server, [result]);
     await bench.workspace.stopServer(server);
   }
   return result;
@@ -263,11 +342,14 @@ async function sourceRevision(): Promise<BenchReport["source"]> {
 }
 
 /** Round r runs the ways in rotated order, so no way always goes first or last. */
-function orderFor(round: number): Way[] {
-  return WAYS.map((_, i) => WAYS[(i + round) % WAYS.length]);
+function orderFor(round: number, ways: readonly Way[]): Way[] {
+  return ways.map((_, i) => ways[(i + round) % ways.length]);
 }
 
-/** All rounds of one workload: priming, then `runs` rounds of public, cold and warm. */
+/**
+ * All rounds of one workload: one priming run per warm server, then `runs` rounds of every way
+ * (public, and each server contender cold and warm).
+ */
 async function runWorkload(
   workload: Workload,
   options: Options,
@@ -279,47 +361,104 @@ async function runWorkload(
     trees: new TreeCheck(),
     logRequests: options.logRequests,
   };
+  const contenders = contendersFor(workload, options.contenders);
+  const serverContenders = contenders.filter((c): c is ServerContender => c !== "public");
+  const ways = waysOf(contenders);
   const versions = await workload.versions();
-  const runs: Record<Way, RunResult[]> = { public: [], cold: [], warm: [] };
+  const runs = Object.fromEntries(ways.map((way) => [way, [] as RunResult[]])) as Partial<
+    Record<Way, RunResult[]>
+  >;
   const say = (message: string) => progress(`${workload.name}: ${message}`);
 
-  // The warm server is populated by one unmeasured run. It also warms what all three ways share
-  // (the upstream's own caches, the OS page cache, the client's and Deno's code caches), so the
-  // first measured run of any way is not penalized for going first.
-  say(`priming the warm server (one unmeasured cold ${workload.action})`);
-  const warm = await workspace.startServer(`${workload.name}-warm`, options.logRequests);
-  const priming = await runThrough(bench, warm, "priming", 0);
-  say(`priming: ${formatSeconds(priming.seconds)}, ${priming.packages} ${workload.unit}`);
+  // Each warm server is filled by one unmeasured run. vm pkg's goes first: it also warms what all
+  // ways share (the upstream's own caches, the OS page cache, the client's and Deno's code
+  // caches), so the first measured run of any way is not penalized for going first.
+  const warm = new Map<ServerContender, ServerUnderTest>();
+  const priming: WorkloadReport["priming"] = {};
+  const serverNames: Partial<Record<ServerContender, string>> = {};
+  const registries: Partial<Record<Way, string>> = { public: workload.publicRegistry };
+  try {
+    for (const contender of serverContenders) {
+      say(`priming the warm ${contender} server (one unmeasured cold ${workload.action})`);
+      const server = await workspace.startServer(
+        contender,
+        workload,
+        `${workload.name}-${contender}-warm`,
+        options.logRequests,
+      );
+      warm.set(contender, server);
+      serverNames[contender] = server.name;
+      registries[`${contender}-warm`] = server.clientUrl;
+      priming[contender] = await runThrough(bench, server, `${contender}-priming`, 0);
+      say(
+        `priming ${contender}: ${formatSeconds(priming[contender].seconds)}, ` +
+          `${priming[contender].packages} ${workload.unit}`,
+      );
+    }
 
-  for (let round = 1; round <= options.runs; round++) {
-    for (const way of orderFor(round)) {
-      const result = way === "public"
-        ? await measureRun(bench, undefined, `public-${round}`, round)
-        : way === "cold"
-        ? await runCold(bench, round)
-        : await runThrough(bench, warm, `warm-${round}`, round);
-      runs[way].push(result);
-      const upstream = result.server
-        ? `, ${result.server.upstreamRequests} upstream requests, ` +
-          formatBytes(result.server.upstreamBytes)
-        : "";
-      const seconds = formatSeconds(result.seconds);
-      say(`round ${round}/${options.runs} ${way.padEnd(6)} ${seconds}${upstream}`);
+    for (let round = 1; round <= options.runs; round++) {
+      for (const way of orderFor(round, ways)) {
+        const { contender, temperature } = splitWay(way);
+        let result: RunResult;
+        if (contender === "public") {
+          result = await measureRun(bench, undefined, `public-${round}`, round);
+        } else if (temperature === "cold") {
+          result = await runCold(bench, contender, round);
+        } else {
+          result = await runThrough(bench, warm.get(contender)!, `${way}-${round}`, round);
+        }
+        runs[way]!.push(result);
+        const upstream = result.server
+          ? `, ${result.server.upstreamRequests} upstream requests, ` +
+            formatBytes(result.server.upstreamBytes)
+          : "";
+        const seconds = formatSeconds(result.seconds);
+        say(`round ${round}/${options.runs} ${way.padEnd(14)} ${seconds}${upstream}`);
+      }
+    }
+  } finally {
+    for (const [contender, server] of warm) {
+      await server.stop();
+      const primingRun = priming[contender];
+      const warmRuns = runs[`${contender}-warm`] ?? [];
+      await attachLogs(bench, server, [...(primingRun ? [primingRun] : []), ...warmRuns]);
+      await workspace.stopServer(server);
     }
   }
-  await warm.stop();
-  await attachRequestLogs(bench, warm, [priming, ...runs.warm]);
-  await workspace.stopServer(warm);
 
-  const ways = Object.fromEntries(WAYS.map((way) => [way, {
-    registry: way === "public" ? workload.publicRegistry : "vm pkg on 127.0.0.1",
-    runs: runs[way],
-    seconds: summarize(runs[way].map((run) => run.seconds)),
-  }])) as Record<Way, WayResult>;
-  const ratios = {
-    coldOverPublic: ways.cold.seconds.median / ways.public.seconds.median,
-    warmOverPublic: ways.warm.seconds.median / ways.public.seconds.median,
-  };
+  const median = (way: Way) => runs[way] ? summarize(runs[way].map((r) => r.seconds)).median : NaN;
+  const ratio = (numerator: number, denominator: number) =>
+    Number.isFinite(numerator) && Number.isFinite(denominator) ? numerator / denominator : null;
+  const wayResults: WorkloadReport["ways"] = {};
+  for (const way of ways) {
+    const { contender, temperature } = splitWay(way);
+    const wayRuns = runs[way]!;
+    const peaks = wayRuns.flatMap((run) => run.serverPeakRssBytes ?? []);
+    wayResults[way] = {
+      contender,
+      temperature,
+      server: contender === "public" ? workload.publicRegistry : serverNames[contender] ??
+        contender,
+      registry: registries[way] ?? `${contender} on 127.0.0.1`,
+      runs: wayRuns,
+      seconds: summarize(wayRuns.map((run) => run.seconds)),
+      vsPublic: ratio(median(way), median("public")),
+      vsVm: temperature === null ? null : ratio(median(way), median(`vm-${temperature}`)),
+      peakRssBytes: peaks.length > 0 ? Math.max(...peaks) : null,
+    } satisfies WayResult;
+  }
+  for (const contender of serverContenders) {
+    const name = serverNames[contender];
+    if (contender !== "vm" && name) {
+      // "verdaccio 5.33.0" -> { verdaccio: "5.33.0" }
+      const [tool, version] = name.split(" ");
+      versions[tool] = version ?? "unknown";
+    }
+  }
+  const coldOverPublic = ratio(median("vm-cold"), median("public"));
+  const warmOverPublic = ratio(median("vm-warm"), median("public"));
+  const vmWarmRuns = runs["vm-warm"];
+  const primingRuns = Object.values(priming);
   return {
     workload: workload.name,
     action: workload.action,
@@ -330,16 +469,23 @@ async function runWorkload(
       ...workload.method,
       serverTtlSeconds: BENCH_TTL_SECONDS,
       runsPerWay: options.runs,
+      peers: Object.fromEntries(
+        serverContenders.filter((c): c is PeerName => c !== "vm")
+          .map((peer) => [peer, PEER_DESCRIPTIONS[peer]]),
+      ),
     },
     phaseLabels: { ...workload.phaseLabels },
-    packages: priming.packages,
+    packages: primingRuns[0]?.packages ?? runs[ways[0]]?.[0]?.packages ?? 0,
+    contenders,
     priming,
-    ways,
-    ratios,
+    ways: wayResults,
+    ratios: { coldOverPublic, warmOverPublic },
     checks: {
-      warmSentNothingUpstream: runs.warm.every((run) => run.server?.upstreamRequests === 0),
+      warmSentNothingUpstream: vmWarmRuns
+        ? vmWarmRuns.every((run) => run.server?.upstreamRequests === 0)
+        : null,
       sameTreeEverywhere: bench.trees.mismatches.length === 0,
-      coldWithin10Percent: ratios.coldOverPublic <= 1.1,
+      coldWithin10Percent: coldOverPublic === null ? null : coldOverPublic <= 1.1,
     },
     treeMismatches: bench.trees.mismatches,
   };
@@ -355,6 +501,18 @@ async function runBenchmark(options: Options, workspace: Workspace): Promise<Ben
     const load = loadBefore.toFixed(2);
     progress(`warning: load average ${load} on ${machine.cpus} CPUs: figures will be noisy`);
   }
+  // Install the peers' software first (once per machine; later runs reuse it), so that a peer
+  // that cannot be installed stops the benchmark before it has spent time on the workloads.
+  const peers = new Set(
+    options.workloads.flatMap((name) =>
+      contendersFor(WORKLOADS[name], options.contenders)
+        .filter((c): c is PeerName => c !== "public" && c !== "vm")
+    ),
+  );
+  for (const peer of peers) {
+    progress(`preparing ${peer} (installed into ${join(PEERS_DIR, peer)} on first use)`);
+    await preparePeer(peer, PEERS_DIR);
+  }
   const workloads: BenchReport["workloads"] = {};
   for (const name of options.workloads) {
     workloads[name] = await runWorkload(WORKLOADS[name], options, workspace);
@@ -369,6 +527,7 @@ async function runBenchmark(options: Options, workspace: Workspace): Promise<Ben
     otherProcessesCpu,
     machine,
     runsPerWay: options.runs,
+    contenders: options.contenders,
     workloads,
   };
 }

@@ -2,6 +2,7 @@
 // (`vm pkg start --foreground`), on 127.0.0.1 only, and reads its counters over HTTP.
 import type { RegistryStatus } from "../src/registry/server.ts";
 import { selfCommand } from "../src/daemon/self_command.ts";
+import { copyOutput, freeLoopbackPort, processCpuSeconds } from "./peers/process.ts";
 
 export const PUBLIC_NPM = "https://registry.npmjs.org";
 /** The public upstreams, by their normal names (the network rule), given explicitly to the server. */
@@ -11,8 +12,6 @@ export const PUBLIC_CARGO_INDEX = "https://index.crates.io";
 export const PUBLIC_CARGO_FILES = "https://static.crates.io/crates";
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
-/** USER_HZ, which Linux fixes at 100 for /proc on every architecture Deno runs on. */
-const CLOCK_TICKS_PER_SECOND = 100;
 
 /**
  * Metadata freshness for the benchmark servers. The default (300 s) would make a warm run that
@@ -35,6 +34,11 @@ export class BenchServer {
     readonly dataDir: string,
     readonly logFile: string,
   ) {}
+
+  /** The server's process id (for its CPU time and peak RSS). */
+  get pid(): number {
+    return this.child.pid;
+  }
 
   /** npm's registry URL for this server. */
   get npmUrl(): string {
@@ -67,10 +71,15 @@ export class BenchServer {
       `--cargo-upstream=${PUBLIC_CARGO_INDEX}`,
       `--cargo-files-upstream=${PUBLIC_CARGO_FILES}`,
       `--ttl=${BENCH_TTL_SECONDS}`,
-      ...(options.logRequests ? ["--log-requests"] : []),
+      // Nothing written into the project in the current directory, no listener on the Docker
+      // bridge (loopback only), and no request log unless asked, whatever a config file says.
+      "--no-config",
+      "--no-bridge",
+      options.logRequests ? "--log-requests" : "--no-log-requests",
     ]);
     const child = new Deno.Command(command, {
       args,
+      cwd: dataDir,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -119,15 +128,8 @@ export class BenchServer {
    * CPU seconds (user + system) the server process has used so far, from /proc (Linux only).
    * The server shares the machine's cores with npm, so its CPU time is part of the story.
    */
-  async cpuSeconds(): Promise<number | undefined> {
-    try {
-      const stat = await Deno.readTextFile(`/proc/${this.child.pid}/stat`);
-      // Fields after the parenthesized command name; utime and stime are the 12th and 13th.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-    } catch {
-      return undefined;
-    }
+  cpuSeconds(): Promise<number | undefined> {
+    return processCpuSeconds(this.child.pid);
   }
 
   /** SIGTERM (the server drains in-flight downloads), SIGKILL if it takes too long. */
@@ -155,38 +157,6 @@ export class BenchServer {
     const text = await Deno.readTextFile(this.logFile).catch(() => "");
     return text.trim().split("\n").slice(-10).join("\n");
   }
-}
-
-/**
- * Copies the child's stdout and stderr into one log file as they arrive, so the log can be read
- * while the server runs. (Writes through `file.writable` only reached the file at close.)
- */
-async function copyOutput(child: Deno.ChildProcess, logFile: string): Promise<void> {
-  const file = await Deno.open(logFile, { write: true, create: true, truncate: true });
-  // One chain of writes for both streams: each chunk is written whole, in arrival order.
-  let written = Promise.resolve();
-  const writeAll = async (chunk: Uint8Array) => {
-    for (let offset = 0; offset < chunk.byteLength;) {
-      offset += await file.write(chunk.subarray(offset));
-    }
-  };
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) await (written = written.then(() => writeAll(chunk)));
-  };
-  try {
-    await Promise.all([pump(child.stdout), pump(child.stderr)]);
-  } finally {
-    await written.catch(() => {});
-    file.close();
-  }
-}
-
-/** A loopback port that was free a moment ago (the server binds it right after). */
-function freeLoopbackPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 /** Counter differences between two snapshots: what one install cost. */

@@ -9,12 +9,18 @@ import {
   type Summary,
   table,
 } from "./figures.ts";
+import {
+  type Contender,
+  CONTENDER_LABELS,
+  type PeerName,
+  type ServerContender,
+  type Temperature,
+  type Way,
+} from "./contenders.ts";
+import type { PeerTraffic } from "./peers/peer.ts";
 import type { EcosystemCounters } from "./registry_server.ts";
 import type { RequestLogSummary } from "./request_log.ts";
 import type { WorkloadName } from "./workloads.ts";
-
-export const WAYS = ["public", "cold", "warm"] as const;
-export type Way = typeof WAYS[number];
 
 export interface RunResult {
   round: number;
@@ -26,18 +32,39 @@ export interface RunResult {
   /** When the client ran (ms since epoch), to find this run's lines in the server log. */
   startedAt: number;
   finishedAt: number;
-  /** What the server counted for this run, for this client's ecosystem (cold and warm only). */
+  /** What `vm pkg` counted for this run, for this client's ecosystem (vm ways only). */
   server?: EcosystemCounters;
+  /** What a peer's log says it did during this run (peer ways only). */
+  peerTraffic?: PeerTraffic;
   /** CPU seconds the server process spent during this run (Linux only). */
   serverCpuSeconds?: number;
-  /** Server-side request timings (with --log-requests only). */
+  /** The server process's peak resident set size (VmHWM) during this run, in bytes. */
+  serverPeakRssBytes?: number;
+  /**
+   * `run` when the peak was reset just before the run (/proc/<pid>/clear_refs), `process` when
+   * the kernel refused and the peak counts from the process's start.
+   */
+  serverPeakRssScope?: "run" | "process";
+  /** Server-side request timings (with --log-requests, vm pkg and npm only). */
   requestLog?: RequestLogSummary;
 }
 
 export interface WayResult {
+  contender: Contender;
+  /** Null for the public registry. */
+  temperature: Temperature | null;
+  /** The server: "vm pkg", "verdaccio 5.33.0", "devpi-server 6.20.3"; the registry for public. */
+  server: string;
+  /** What the client was given: the public registry, or the server's URL in the first run. */
   registry: string;
   runs: RunResult[];
   seconds: Summary;
+  /** Median over the public way's median; null without a public way. */
+  vsPublic: number | null;
+  /** Median over vm pkg's median at the same temperature; null for public or without vm pkg. */
+  vsVm: number | null;
+  /** The highest peak RSS of the server process over the runs, bytes; null for public. */
+  peakRssBytes: number | null;
 }
 
 /** One client's results: the same rounds and checks for npm, pip and cargo. */
@@ -48,17 +75,29 @@ export interface WorkloadReport {
   /** e.g. "8 pinned direct dependencies, no lockfile". */
   input: string;
   unit: string;
+  /** Client tool versions, and the version of each server that ran. */
   versions: Record<string, string>;
-  method: Record<string, unknown> & { serverTtlSeconds: number; runsPerWay: number };
+  method: Record<string, unknown> & {
+    serverTtlSeconds: number;
+    runsPerWay: number;
+    /** How each peer was set up. */
+    peers: Partial<Record<PeerName, string>>;
+  };
   phaseLabels: Record<string, string>;
   packages: number;
-  priming: RunResult;
-  ways: Record<Way, WayResult>;
-  ratios: { coldOverPublic: number; warmOverPublic: number };
+  /** The contenders measured for this workload, public first. */
+  contenders: Contender[];
+  /** The unmeasured run that filled each warm server. */
+  priming: Partial<Record<ServerContender, RunResult>>;
+  ways: Partial<Record<Way, WayResult>>;
+  /** vm pkg against public (null when either was not measured). */
+  ratios: { coldOverPublic: number | null; warmOverPublic: number | null };
   checks: {
-    warmSentNothingUpstream: boolean;
+    /** Every vm-warm run made 0 upstream requests (null when vm pkg was not measured). */
+    warmSentNothingUpstream: boolean | null;
     sameTreeEverywhere: boolean;
-    coldWithin10Percent: boolean;
+    /** vm-cold within 10% of public: a finding, not a failure (null when not measured). */
+    coldWithin10Percent: boolean | null;
   };
   /** Runs whose tree differed from the first one (empty when sameTreeEverywhere). */
   treeMismatches: string[];
@@ -78,13 +117,15 @@ export interface BenchReport {
   otherProcessesCpu: ForeignCpu | null;
   machine: Machine;
   runsPerWay: number;
+  /** The contenders asked for (--contenders); each workload measures those that apply to it. */
+  contenders: Contender[];
   workloads: Partial<Record<WorkloadName, WorkloadReport>>;
 }
 
 /** True when every workload passed its correctness checks (the cold ratio is a finding). */
 export function checksPassed(report: BenchReport): boolean {
   return Object.values(report.workloads).every((workload) =>
-    workload.checks.warmSentNothingUpstream && workload.checks.sameTreeEverywhere
+    workload.checks.warmSentNothingUpstream !== false && workload.checks.sameTreeEverywhere
   );
 }
 
@@ -97,7 +138,8 @@ export function printReport(report: BenchReport, logRequests: boolean): void {
     (report.source.uncommittedChanges ? " + uncommitted changes" : ""),
     `${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, ${machine.os} ` +
     `${machine.kernel}`,
-    `runs per way: ${report.runsPerWay}, each with empty client caches`,
+    `runs per way: ${report.runsPerWay}, each with empty client caches; ` +
+    `contenders: ${report.contenders.join(", ")}`,
     `other load: ${report.loadAverageBefore.toFixed(2)} load average at the start; ` +
     (report.otherProcessesCpu
       ? `other processes used ${formatSeconds(report.otherProcessesCpu.seconds)} CPU during ` +
@@ -106,97 +148,173 @@ export function printReport(report: BenchReport, logRequests: boolean): void {
   ];
   for (const workload of Object.values(report.workloads)) {
     lines.push("", ...workloadLines(workload));
-    if (logRequests && workload.workload === "npm") lines.push("", ...requestLogLines(workload));
+    if (logRequests && workload.workload === "npm") {
+      const requestLog = requestLogLines(workload);
+      if (requestLog.length > 0) lines.push("", ...requestLog);
+    }
   }
   console.log(lines.join("\n"));
 }
 
+/** The way's description in the first table. */
+function wayDescription(report: WorkloadReport, way: Way): string {
+  const result = report.ways[way]!;
+  if (result.temperature === null) return `${result.registry} directly`;
+  return result.temperature === "cold"
+    ? `${result.server}, fresh empty storage`
+    : `${result.server}, filled by an earlier run`;
+}
+
 function workloadLines(report: WorkloadReport): string[] {
   const phaseKeys = Object.keys(report.phaseLabels);
-  const wayLabels: Record<Way, string> = {
-    public: `${report.ways.public.registry} directly`,
-    cold: "vm pkg, fresh empty data dir",
-    warm: "vm pkg, populated by an earlier run",
-  };
+  const ways = Object.keys(report.ways) as Way[];
+  const serverWays = ways.filter((way) => way !== "public");
   const versions = Object.entries(report.versions).map(([tool, version]) => `${tool} ${version}`);
-  return [
+  const ratio = (value: number | null) => value === null ? "-" : formatRatio(value);
+  const lines = [
     `== ${report.workload}: ${report.action} of ${report.packages} ${report.unit} ` +
     `(${report.input}); ${versions.join(", ")}`,
     table([
       [
         "way",
-        "registry",
+        "server",
         "median",
         "min",
         "max",
         "vs public",
+        "vs vm pkg",
         ...Object.values(report.phaseLabels),
       ],
-      ...WAYS.map((way) => {
-        const { seconds, runs } = report.ways[way];
+      ...ways.map((way) => {
+        const { seconds, runs, vsPublic, vsVm } = report.ways[way]!;
         return [
           way,
-          wayLabels[way],
+          wayDescription(report, way),
           formatSeconds(seconds.median),
           formatSeconds(seconds.min),
           formatSeconds(seconds.max),
-          formatRatio(seconds.median / report.ways.public.seconds.median),
+          ratio(vsPublic),
+          ratio(vsVm),
           ...phaseKeys.map((key) =>
             formatSeconds(summarize(runs.map((run) => run.phases[key])).median)
           ),
         ];
       }),
     ], 2),
-    ...(phaseKeys.length > 0 ? ["(phases: medians of the client's own timings)"] : []),
-    "server counters per run (median over runs):",
-    table([
-      [
-        "way",
-        "requests",
-        "hits",
-        "misses",
-        "upstream requests",
-        "upstream bytes",
-        "served bytes",
-        "server CPU",
-      ],
-      ...(["cold", "warm"] as const).map((way) => {
-        const runs = report.ways[way].runs;
-        const median = (pick: (c: EcosystemCounters) => number) =>
-          summarize(runs.map((run) => pick(run.server!))).median;
-        const cpu = summarize(runs.flatMap((run) => run.serverCpuSeconds ?? [])).median;
-        return [
-          way,
-          String(median((c) => c.requests)),
-          String(median((c) => c.cacheHits)),
-          String(median((c) => c.cacheMisses)),
-          String(median((c) => c.upstreamRequests)),
-          formatBytes(median((c) => c.upstreamBytes)),
-          formatBytes(median((c) => c.servedBytes)),
-          Number.isNaN(cpu) ? "n/a" : formatSeconds(cpu),
-        ];
-      }),
-    ]),
-    `warm runs sent nothing upstream: ${yesNo(report.checks.warmSentNothingUpstream)} ` +
-    `(${report.ways.warm.runs.map((run) => run.server!.upstreamRequests).join(", ")})`,
+    "(vs vm pkg: the way's median over vm pkg's median at the same temperature" +
+    (phaseKeys.length > 0 ? "; phases: medians of the client's own timings)" : ")"),
+  ];
+  if (serverWays.length > 0) {
+    lines.push(
+      "servers, per run (median over runs; from vm pkg's /-/status, from a peer's own log; peak " +
+        "RSS: the highest of the runs):",
+      serverTable(report, serverWays),
+    );
+  }
+  lines.push(...checkLines(report));
+  return lines;
+}
+
+/** Requests, upstream traffic, CPU and peak memory of each server way; n/a where unknown. */
+function serverTable(report: WorkloadReport, ways: Way[]): string {
+  const rows = [[
+    "way",
+    "requests",
+    "hits",
+    "misses",
+    "upstream requests",
+    "upstream bytes",
+    "served bytes",
+    "server CPU",
+    "peak RSS",
+  ]];
+  for (const way of ways) {
+    const { runs, peakRssBytes } = report.ways[way]!;
+    const median = (pick: (run: RunResult) => number | undefined): number | undefined => {
+      const values = runs.map(pick);
+      return values.some((value) => value === undefined)
+        ? undefined
+        : summarize(values as number[]).median;
+    };
+    const count = (value: number | undefined) => value === undefined ? "n/a" : String(value);
+    const bytes = (value: number | undefined) => value === undefined ? "n/a" : formatBytes(value);
+    const figure = (
+      vm: (c: EcosystemCounters) => number,
+      peer?: (t: PeerTraffic) => number | undefined,
+    ) =>
+      median((run) =>
+        run.server ? vm(run.server) : peer && run.peerTraffic && peer(run.peerTraffic)
+      );
+    const cpu = median((run) => run.serverCpuSeconds);
+    rows.push([
+      way,
+      count(figure((c) => c.requests, (t) => t.requests)),
+      count(figure((c) => c.cacheHits)),
+      count(figure((c) => c.cacheMisses)),
+      count(figure((c) => c.upstreamRequests, (t) => t.upstreamRequests)),
+      bytes(figure((c) => c.upstreamBytes, (t) => t.upstreamBytes)),
+      bytes(figure((c) => c.servedBytes, (t) => t.servedBytes)),
+      cpu === undefined ? "n/a" : formatSeconds(cpu),
+      peakRssBytes === null ? "n/a" : formatBytes(peakRssBytes),
+    ]);
+  }
+  return table(rows);
+}
+
+function checkLines(report: WorkloadReport): string[] {
+  const lines: string[] = [];
+  const vmWarm = report.ways["vm-warm"];
+  if (vmWarm && report.checks.warmSentNothingUpstream !== null) {
+    lines.push(
+      `vm pkg warm runs sent nothing upstream: ${yesNo(report.checks.warmSentNothingUpstream)} ` +
+        `(${vmWarm.runs.map((run) => run.server!.upstreamRequests).join(", ")})`,
+    );
+  }
+  for (const contender of report.contenders) {
+    if (contender === "public" || contender === "vm") continue;
+    const warm = report.ways[`${contender}-warm`];
+    if (!warm) continue;
+    const upstream = warm.runs.map((run) => run.peerTraffic?.upstreamRequests ?? "n/a");
+    lines.push(
+      `${CONTENDER_LABELS[contender]} warm runs, upstream requests in its log: ` +
+        upstream.join(", "),
+    );
+  }
+  lines.push(
     `every run produced the same tree: ${yesNo(report.checks.sameTreeEverywhere)}`,
     ...report.treeMismatches.map((mismatch) => `  ${mismatch}`),
-    `warm faster than public: ${yesNo(report.ratios.warmOverPublic < 1)} ` +
-    `(${formatRatio(report.ratios.warmOverPublic)})`,
-    `cold within 10% of public: ${yesNo(report.checks.coldWithin10Percent)} ` +
-    `(${formatRatio(report.ratios.coldOverPublic)})`,
-  ];
+  );
+  if (report.ratios.warmOverPublic !== null) {
+    lines.push(
+      `vm pkg warm faster than public: ${yesNo(report.ratios.warmOverPublic < 1)} ` +
+        `(${formatRatio(report.ratios.warmOverPublic)})`,
+    );
+  }
+  if (report.ratios.coldOverPublic !== null && report.checks.coldWithin10Percent !== null) {
+    lines.push(
+      `vm pkg cold within 10% of public: ${yesNo(report.checks.coldWithin10Percent)} ` +
+        `(${formatRatio(report.ratios.coldOverPublic)})`,
+    );
+  }
+  const rssScopes = Object.values(report.ways).flatMap((way) =>
+    way!.runs.map((run) => run.serverPeakRssScope)
+  );
+  if (rssScopes.includes("process")) {
+    lines.push("(peak RSS: the kernel did not allow a reset, so peaks count from each start)");
+  }
+  return lines;
 }
 
 /**
  * Server-side time per request kind, median over runs, to show where a slow way loses time.
- * The request-log summary knows npm's request kinds (packuments, tarballs), so npm only.
+ * The request-log summary knows `vm pkg`'s npm request kinds (packuments, tarballs), so npm only.
  */
 function requestLogLines(report: WorkloadReport): string[] {
   const rows = [["way", "kind", "count", "sum", "median", "p90", "max"]];
   const slowest: string[] = [];
-  for (const way of ["cold", "warm"] as const) {
-    const logs = report.ways[way].runs.map((run) => run.requestLog!);
+  for (const way of ["vm-cold", "vm-warm"] as const) {
+    const logs = (report.ways[way]?.runs ?? []).flatMap((run) => run.requestLog ?? []);
+    if (logs.length === 0) continue;
     for (const kind of ["packuments", "tarballs"] as const) {
       const median = (pick: (s: RequestLogSummary["packuments"]) => number) =>
         summarize(logs.map((log) => pick(log[kind]))).median;
@@ -212,9 +330,10 @@ function requestLogLines(report: WorkloadReport): string[] {
       slowest.push(`  ${way} ${kind}, first run: ${logs[0][kind].slowest.join(", ")}`);
     }
   }
+  if (rows.length === 1) return [];
   return [
-    "npm: server time until the response starts, per install (median over runs; sum is over",
-    "parallel requests, so it can exceed the install's wall time):",
+    "npm through vm pkg: server time until the response starts, per install (median over runs;",
+    "sum is over parallel requests, so it can exceed the install's wall time):",
     table(rows, 2),
     "slowest requests:",
     ...slowest,

@@ -1,8 +1,9 @@
-// The three client workloads behind one small interface, so main.ts runs the same rounds (public,
-// cold, warm; fresh client caches every run) for each of them.
+// The three client workloads behind one small interface, so main.ts runs the same rounds (public;
+// vm pkg and the workload's peers, each cold and warm; fresh client caches every run) for each.
 import { CARGO_DEPENDENCIES, cargoFetchOnce, cargoVersion } from "./cargo_fetch.ts";
 import { DEPENDENCIES, installOnce, NPM_FLAGS, npmVersions } from "./npm_install.ts";
 import { PIP_FLAGS, PIP_REQUIREMENTS, pipInstallOnce, pipVersions } from "./pip_install.ts";
+import type { PeerName } from "./contenders.ts";
 import {
   type BenchServer,
   type Ecosystem,
@@ -33,6 +34,8 @@ export interface Workload {
   readonly unit: string;
   /** The public registry the client uses in the `public` way. */
   readonly publicRegistry: string;
+  /** The caching registries of other projects this client is also measured through. */
+  readonly peers: readonly PeerName[];
   /** Column titles for the entries of `ClientRun.phases`. */
   readonly phaseLabels: Readonly<Record<string, string>>;
   /** The pinned input and the flags, for the report. */
@@ -41,8 +44,13 @@ export interface Workload {
   readonly input: string;
   /** Tool versions, for the report. */
   versions(): Promise<Record<string, string>>;
-  /** One run in the fresh directory `dir`, from `server` or, without one, the public registry. */
-  run(server: BenchServer | undefined, dir: string, signal: AbortSignal): Promise<ClientRun>;
+  /** What this client is given to use a `vm pkg` server. */
+  vmClientUrl(server: BenchServer): string;
+  /**
+   * One run in the fresh directory `dir` from `registry` (what `vmClientUrl` or a peer's
+   * `clientUrl` gives) or, when undefined, from the public registry.
+   */
+  run(registry: string | undefined, dir: string, signal: AbortSignal): Promise<ClientRun>;
 }
 
 const npm: Workload = {
@@ -51,12 +59,14 @@ const npm: Workload = {
   action: "npm install",
   unit: "packages",
   publicRegistry: `${PUBLIC_NPM}/`,
+  peers: ["verdaccio"],
   phaseLabels: { resolveSeconds: "resolve", fetchExtractSeconds: "fetch+extract" },
   method: { dependencies: DEPENDENCIES, npmFlags: NPM_FLAGS, lockfile: "none" },
   input: `${Object.keys(DEPENDENCIES).length} pinned direct dependencies, no lockfile`,
   versions: npmVersions,
-  async run(server, dir, signal) {
-    const install = await installOnce(server?.npmUrl ?? `${PUBLIC_NPM}/`, dir, signal);
+  vmClientUrl: (server) => server.npmUrl,
+  async run(registry, dir, signal) {
+    const install = await installOnce(registry ?? `${PUBLIC_NPM}/`, dir, signal);
     return { seconds: install.seconds, phases: { ...install.phases }, tree: install.tree };
   },
 };
@@ -67,16 +77,14 @@ const pip: Workload = {
   action: "pip install",
   unit: "distributions",
   publicRegistry: `${PUBLIC_PYPI_INDEX}/`,
+  peers: ["devpi"],
   phaseLabels: {},
   method: { requirements: PIP_REQUIREMENTS, pipFlags: PIP_FLAGS, venv: "fresh per run" },
   input: `${PIP_REQUIREMENTS.length} pinned requirements, fresh venv, no cache`,
   versions: pipVersions,
-  async run(server, dir, signal) {
-    const install = await pipInstallOnce(
-      server?.pypiIndexUrl ?? `${PUBLIC_PYPI_INDEX}/`,
-      dir,
-      signal,
-    );
+  vmClientUrl: (server) => server.pypiIndexUrl,
+  async run(registry, dir, signal) {
+    const install = await pipInstallOnce(registry ?? `${PUBLIC_PYPI_INDEX}/`, dir, signal);
     return { seconds: install.seconds, phases: {}, tree: install.tree };
   },
 };
@@ -87,13 +95,18 @@ const cargo: Workload = {
   action: "cargo fetch",
   unit: "crates",
   publicRegistry: "crates.io (sparse index)",
+  // No caching peer set up (see bench/README.md): the one small on-demand proxy found on crates.io,
+  // crates-io-proxy, would be compiled here with `cargo install`, and it fetches .crate files
+  // through the crates.io API, which is rate-limited and not meant for downloads.
+  peers: [],
   phaseLabels: {},
   method: { dependencies: CARGO_DEPENDENCIES, cargoHome: "fresh, empty per run", lockfile: "none" },
   input: `${Object.keys(CARGO_DEPENDENCIES).length} pinned direct dependencies, ` +
     "empty CARGO_HOME, no lockfile",
   versions: async () => ({ cargo: await cargoVersion() }),
-  async run(server, dir, signal) {
-    const fetch = await cargoFetchOnce(server?.url, dir, signal);
+  vmClientUrl: (server) => server.url,
+  async run(registry, dir, signal) {
+    const fetch = await cargoFetchOnce(registry, dir, signal);
     return { seconds: fetch.seconds, phases: {}, tree: fetch.tree };
   },
 };
