@@ -388,7 +388,9 @@ async function runWorkload(
       );
       warm.set(contender, server);
       serverNames[contender] = server.name;
-      registries[`${contender}-warm`] = server.clientUrl;
+      // Every cold run gets a new port; the rest of the URL is the same.
+      const url = server.clientUrl.replace(/^(http:\/\/127\.0\.0\.1):\d+/, "$1:PORT");
+      registries[`${contender}-cold`] = registries[`${contender}-warm`] = url;
       priming[contender] = await runThrough(bench, server, `${contender}-priming`, 0);
       say(
         `priming ${contender}: ${formatSeconds(priming[contender].seconds)}, ` +
@@ -515,7 +517,16 @@ async function runBenchmark(options: Options, workspace: Workspace): Promise<Ben
   }
   const workloads: BenchReport["workloads"] = {};
   for (const name of options.workloads) {
+    if (contendersFor(WORKLOADS[name], options.contenders).length === 0) {
+      progress(`${name}: none of the contenders ${options.contenders.join(", ")} serves it`);
+      continue;
+    }
     workloads[name] = await runWorkload(WORKLOADS[name], options, workspace);
+  }
+  if (Object.keys(workloads).length === 0) {
+    throw new Error(
+      `nothing to measure: no workload is served by ${options.contenders.join(", ")}`,
+    );
   }
   // Every child (clients, servers) has exited, so their CPU time is in our own counters now.
   const otherProcessesCpu = foreignCpu(cpuBefore, await cpuSnapshot(), machine.cpus) ?? null;
