@@ -13,6 +13,10 @@ import { gzip as gzipCallback } from "node:zlib";
 const gzipAsync = promisify(gzipCallback);
 
 export const BASE_URL_PLACEHOLDER = "@@vm-pkg-base-url@@";
+/** Rendered documents up to this size are kept in memory once rendered or first read… */
+const HOT_MAX_DOCUMENT = 256 * 1024;
+/** …up to this much in total. */
+const HOT_MAX_BYTES = 32 * 1024 * 1024;
 /** About 64 MB of recently stored templates are kept in memory. */
 const RECENT_MAX_CHARS = 32 * 1024 * 1024;
 
@@ -40,6 +44,13 @@ export class RenderedDocuments {
   #recentChars = 0;
   /** Rendered documents whose file is still being written, served from memory meanwhile. */
   readonly #writing = new Map<string, RenderedDocument>();
+  /**
+   * Small rendered documents kept in memory, least recently used first out: the hot metadata
+   * (abbreviated packuments, project pages, index files) is then served without a file open and
+   * stat per request, which is most of a cache hit's cost under load.
+   */
+  readonly #hot = new Map<string, RenderedDocument>();
+  #hotBytes = 0;
 
   constructor(private readonly dir: string, private readonly blobs: BlobStore) {}
 
@@ -96,10 +107,35 @@ export class RenderedDocuments {
     const { path, etag } = this.#location(digest, baseUrl, gzip);
     const writing = this.#writing.get(path);
     if (writing) return writing;
+    const hot = this.#hot.get(path);
+    if (hot) {
+      this.#hot.delete(path);
+      this.#hot.set(path, hot);
+      return hot;
+    }
+    let size: number;
     try {
-      return { path, etag, gzip, size: (await Deno.stat(path)).size };
+      size = (await Deno.stat(path)).size;
     } catch {
       return undefined;
+    }
+    if (size > HOT_MAX_DOCUMENT) return { path, etag, gzip, size };
+    const bytes = await Deno.readFile(path).catch(() => undefined);
+    if (!bytes) return undefined;
+    const document = { path, etag, gzip, size, bytes };
+    this.#keepHot(document);
+    return document;
+  }
+
+  #keepHot(document: RenderedDocument): void {
+    if (!document.bytes || document.bytes.byteLength > HOT_MAX_DOCUMENT) return;
+    if (this.#hot.has(document.path)) return;
+    this.#hot.set(document.path, document);
+    this.#hotBytes += document.bytes.byteLength;
+    for (const [path, oldest] of this.#hot) {
+      if (this.#hotBytes <= HOT_MAX_BYTES) break;
+      this.#hot.delete(path);
+      this.#hotBytes -= oldest.bytes!.byteLength;
     }
   }
 
@@ -136,7 +172,11 @@ export class RenderedDocuments {
     if (gzip) bytes = await gzipAsync(bytes, { level: 1 });
     const rendered: RenderedDocument = { path, bytes, size: bytes.byteLength, etag, gzip };
     this.#writing.set(path, rendered);
-    this.#inBackground(this.#write(path, bytes).finally(() => this.#writing.delete(path)));
+    this.#inBackground(
+      this.#write(path, bytes).then(() => this.#keepHot(rendered)).finally(() =>
+        this.#writing.delete(path)
+      ),
+    );
     return rendered;
   }
 
