@@ -6,6 +6,7 @@
 //   deno task bench [--workload npm|pip|cargo|all] [--runs N] [--contenders LIST] [--json]
 //                   [--log-requests] [--keep-logs]
 import { parseArgs } from "node:util";
+import { printLoadReport, runLoadBench } from "./load.ts";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -54,6 +55,8 @@ interface Options {
   workloads: WorkloadName[];
   contenders: Contender[];
   json: boolean;
+  /** Seconds per load point after the install workloads; 0: no load bench. */
+  loadSeconds: number;
   logRequests: boolean;
   keepLogs: boolean;
 }
@@ -66,6 +69,7 @@ function parseOptions(args: string[]): Options {
       workload: { type: "string", default: "all" },
       contenders: { type: "string", default: "all" },
       json: { type: "boolean", default: false },
+      load: { type: "string", default: "10" },
       "log-requests": { type: "boolean", default: false },
       "keep-logs": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -80,6 +84,7 @@ function parseOptions(args: string[]): Options {
         "  --contenders L    comma-separated, of public, vm, verdaccio, devpi (default all); each\n" +
         "                    workload runs those that serve it (verdaccio: npm; devpi: pip)\n" +
         "  --json            print the results as JSON on stdout\n" +
+        "  --load S          then the load bench (bench/load.ts), S seconds per point; 0 skips it\n" +
         "  --log-requests    start the vm pkg servers with --log-requests and summarize npm's\n" +
         "                    timings\n" +
         "  --keep-logs       keep the server logs in bench/.work/ afterwards",
@@ -113,9 +118,18 @@ function parseOptions(args: string[]): Options {
     // In the fixed order, whatever order they were given in.
     contenders: CONTENDERS.filter((name) => asked.includes(name)),
     json: values.json,
+    loadSeconds: loadSeconds(values.load),
     logRequests: values["log-requests"],
     keepLogs: values["keep-logs"],
   };
+}
+
+function loadSeconds(text: string): number {
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new Error(`--load takes seconds per load point (0 skips it), not ${text}`);
+  }
+  return seconds;
 }
 
 /** The contenders that apply to `workload`: public and vm always, a peer if it serves it. */
@@ -559,10 +573,20 @@ async function main(): Promise<number> {
       throw error;
     });
     if (!report) return 130;
+    // One command reproduces every table: the load bench on cached content follows.
+    const load = options.loadSeconds > 0
+      ? await runLoadBench({
+        durationSeconds: options.loadSeconds,
+        connections: [1, 16, 128],
+        signal: workspace.interrupted.signal,
+        log: progress,
+      })
+      : undefined;
     if (options.json) {
-      console.log(JSON.stringify(report, null, 2));
+      console.log(JSON.stringify({ ...report, load }, null, 2));
     } else {
       printReport(report, options.logRequests);
+      if (load) printLoadReport(load);
     }
     // The cold-vs-public ratio is a finding, not a failure; the other two are correctness checks.
     return checksPassed(report) ? 0 : 1;
