@@ -1,7 +1,7 @@
 // How the registry is started from the CLI, by `vm pkg start` and by `vm create` when a VM wants
 // the registry and none runs: each value from the flag, else the config file, else the default;
 // in the background, the same `vm pkg start --foreground` re-run detached.
-import { loadSettings, resolveDataDir } from "../config/settings.ts";
+import { loadSettings, type RegistrySettings, resolveDataDir } from "../config/settings.ts";
 import { dockerBridgeAddresses, isLoopbackAddress } from "../daemon/docker_bridge.ts";
 import { startBackground } from "../daemon/lifecycle.ts";
 import { REGISTRY_CONTAINER, startRegistryContainer } from "../daemon/registry_container.ts";
@@ -27,19 +27,9 @@ export interface StartFlags {
   maxCacheSize?: number | null;
 }
 
-export interface StartChoices {
-  port: number;
-  host: string;
-  dataDir: string;
-  npmUpstream: string;
-  pypiUpstream: string;
-  pypiFilesUpstream: string;
-  cargoUpstream: string;
-  cargoFilesUpstream: string;
-  ttl: number;
-  logRequests: boolean;
+/** The settings as this start uses them (flags applied), and whether to listen on the bridge. */
+export interface StartChoices extends RegistrySettings {
   bridge: boolean;
-  maxCacheBytes: number | null;
 }
 
 /** flag > config file > built-in default (the settings hold the file's value or the default). */
@@ -54,10 +44,10 @@ export async function startChoices(flags: StartFlags): Promise<StartChoices> {
     pypiFilesUpstream: flags.pypiFilesUpstream ?? settings.pypiFilesUpstream,
     cargoUpstream: flags.cargoUpstream ?? settings.cargoUpstream,
     cargoFilesUpstream: flags.cargoFilesUpstream ?? settings.cargoFilesUpstream,
-    ttl: flags.ttl ?? settings.metadataTtlSeconds,
+    metadataTtlSeconds: flags.ttl ?? settings.metadataTtlSeconds,
     logRequests: flags.logRequests ?? settings.logRequests,
     bridge: flags.bridge ?? true,
-    maxCacheBytes: flags.maxCacheSize !== undefined
+    maxCacheSizeBytes: flags.maxCacheSize !== undefined
       ? flags.maxCacheSize
       : settings.maxCacheSizeBytes,
   };
@@ -81,8 +71,8 @@ export function registryOptionsFor(
     pypiFilesUpstream: choices.pypiFilesUpstream,
     cargoUpstream: choices.cargoUpstream,
     cargoFilesUpstream: choices.cargoFilesUpstream,
-    metadataTtlSeconds: choices.ttl,
-    maxCacheBytes: choices.maxCacheBytes,
+    metadataTtlSeconds: choices.metadataTtlSeconds,
+    maxCacheBytes: choices.maxCacheSizeBytes,
     logRequests: choices.logRequests,
   };
 }
@@ -155,8 +145,8 @@ function serverArgs(choices: StartChoices): string[] {
     `--pypi-files-upstream=${choices.pypiFilesUpstream}`,
     `--cargo-upstream=${choices.cargoUpstream}`,
     `--cargo-files-upstream=${choices.cargoFilesUpstream}`,
-    `--ttl=${choices.ttl}`,
-    `--max-cache-size=${choices.maxCacheBytes ?? "unlimited"}`,
+    `--ttl=${choices.metadataTtlSeconds}`,
+    `--max-cache-size=${choices.maxCacheSizeBytes ?? "unlimited"}`,
     choices.logRequests ? "--log-requests" : "--no-log-requests",
   ];
 }
