@@ -67,6 +67,9 @@ Deno.test({
           return readBody(response);
         })
       );
+      // Settled from the start: if a check below fails first, the kill in `finally` must not
+      // turn these into unhandled rejections that hide that failure.
+      const allSettled = Promise.allSettled(downloads);
       await until("every download to be held upstream", () => upstream.tarballsHeld === DOWNLOADS);
       await until("every client to get its headers", () => headersReceived === DOWNLOADS);
 
@@ -80,7 +83,7 @@ Deno.test({
       server.kill("SIGKILL");
       const killed = await server.exited();
       assert.equal(killed.status.signal, "SIGKILL");
-      const settled = await Promise.allSettled(downloads);
+      const settled = await allSettled;
       const cutOff = settled.filter((result) => result.status === "rejected").length;
       assert.equal(cutOff, DOWNLOADS, "no client may get a complete body from a killed server");
 
