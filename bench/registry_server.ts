@@ -2,7 +2,7 @@
 // (`vm pkg start --foreground`), on 127.0.0.1 only, and reads its counters over HTTP.
 import type { RegistryStatus } from "../src/registry/server.ts";
 import { selfCommand } from "../src/daemon/self_command.ts";
-import { copyOutput, freeLoopbackPort, processCpuSeconds } from "./peers/process.ts";
+import { copyOutput, freeLoopbackPort, processCpuSeconds, stopChild } from "./peers/process.ts";
 
 export const PUBLIC_NPM = "https://registry.npmjs.org";
 /** The public upstreams, by their normal names (the network rule), given explicitly to the server. */
@@ -134,21 +134,7 @@ export class BenchServer {
 
   /** SIGTERM (the server drains in-flight downloads), SIGKILL if it takes too long. */
   async stop(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), STOP_TIMEOUT_MS);
-    });
-    try {
-      this.child.kill("SIGTERM");
-      if (await Promise.race([this.child.status, timedOut]) === "timeout") {
-        this.child.kill("SIGKILL");
-        await this.child.status;
-      }
-    } catch {
-      // Already exited.
-    } finally {
-      clearTimeout(timer);
-    }
+    await stopChild(this.child, STOP_TIMEOUT_MS);
     await this.logWritten;
   }
 

@@ -24,7 +24,7 @@ import {
 } from "./report.ts";
 import { ensureTools } from "./tools.ts";
 import { runWrk, writeWrkScript, wrkThreads } from "./wrk.ts";
-import { type RunningVm, startVmServer } from "./vm_server.ts";
+import { BenchServer } from "../registry_server.ts";
 
 const REPO_ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 /** Scratch space; git, deno fmt and deno lint already ignore it. */
@@ -150,12 +150,18 @@ export async function runLoadBench(options: LoadOptions): Promise<LoadReport> {
   try {
     // vm pkg: fill the cache, let the background work settle, take the served bytes.
     log("load: starting vm pkg and warming it (first fetches go upstream)");
-    const vm: RunningVm = await startVmServer(
-      join(workDir, "vm-data"),
-      join(workDir, "vm-server.log"),
-      freeLoopbackPort(),
-    );
-    targets.push({ id: "vm", pid: vm.pid, urlFor: (each) => vm.url + each.vmPath, stop: vm.stop });
+    // The same server process the install workloads use (public upstreams, long TTL, no log).
+    const vmData = join(workDir, "vm-data");
+    await Deno.mkdir(vmData, { recursive: true });
+    const vm = await BenchServer.start(vmData, join(workDir, "vm-server.log"), {
+      logRequests: false,
+    });
+    targets.push({
+      id: "vm",
+      pid: vm.pid,
+      urlFor: (each) => vm.url + each.vmPath,
+      stop: () => vm.stop(),
+    });
     servers.set("vm", { id: "vm", name: `vm pkg ${source.version} (pid ${vm.pid})` });
     const files = new Map<string, StaticFile>();
     for (const each of cases) {

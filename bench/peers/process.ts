@@ -73,21 +73,7 @@ export class LoggedProcess {
 
   /** SIGTERM (servers drain or exit), SIGKILL if that takes too long. */
   async stop(timeoutMs = STOP_TIMEOUT_MS): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), timeoutMs);
-    });
-    try {
-      this.child.kill("SIGTERM");
-      if (await Promise.race([this.child.status, timedOut]) === "timeout") {
-        this.child.kill("SIGKILL");
-        await this.child.status;
-      }
-    } catch {
-      // Already exited.
-    } finally {
-      clearTimeout(timer);
-    }
+    await stopChild(this.child, timeoutMs);
     await this.logWritten.catch(() => {});
   }
 
@@ -199,4 +185,23 @@ export async function removeTree(path: string): Promise<void> {
   await Deno.remove(path, { recursive: true }).catch((error) => {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   });
+}
+
+/** SIGTERM, then SIGKILL when the process has not exited within `timeoutMs`. */
+export async function stopChild(child: Deno.ChildProcess, timeoutMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  try {
+    child.kill("SIGTERM");
+    if (await Promise.race([child.status, timedOut]) === "timeout") {
+      child.kill("SIGKILL");
+      await child.status;
+    }
+  } catch {
+    // Already exited.
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -10,12 +10,13 @@ import { buildCargo, publishFrame, uploadCargo } from "../../src/publish/cargo.t
 import { PublishError } from "../../src/publish/types.ts";
 import {
   type CargoEnv,
-  cargoHome,
+  consumerRun,
   crateArchive,
   crateUpload,
   hasCargo,
   indexLines,
   newCrateJson,
+  publisherEnv,
   putCrate,
   runCargo,
   writeCrate,
@@ -50,40 +51,13 @@ function cargoPublish(project: string, env: CargoEnv) {
   return runCargo(["publish", "--registry", "vm", "--no-verify"], project, env);
 }
 
-async function consumerRun(
-  dir: string,
-  registry: TestRegistry,
-  dependency: string,
-  main: string,
-): Promise<string> {
-  const project = await writeCrate(join(dir, "consumer"), [
-    "[package]",
-    'name = "consumer"',
-    'version = "0.1.0"',
-    'edition = "2021"',
-    "",
-    "[dependencies]",
-    dependency,
-  ], { path: "src/main.rs", text: main });
-  const result = await runCargo(["run", "--quiet"], project, {
-    home: await cargoHome(dir, "consumer-home", registry.url),
-    targetDir: join(dir, "consumer-target"),
-  });
-  assert.equal(result.code, 0, result.stderr);
-  return result.stdout.trim();
-}
-
 Deno.test({
   name: "cargo publish, build from the same index that replaces crates.io, duplicate, yank, search",
   ignore: cargoMissing,
   async fn() {
     await withTempDir(async (dir) => {
       await withRegistry({}, async (registry) => {
-        const env: CargoEnv = {
-          home: await cargoHome(dir, "publisher", registry.url, { publisher: true }),
-          targetDir: join(dir, "publisher-target"),
-          token: registry.token,
-        };
+        const env = await publisherEnv(dir, registry);
         const base = await writeCrate(join(dir, "base"), [
           "[package]",
           'name = "vmpkg-private-base"',
@@ -373,11 +347,7 @@ Deno.test({
   async fn() {
     await withTempDir(async (dir) => {
       await withRegistry({}, async (registry) => {
-        const env: CargoEnv = {
-          home: await cargoHome(dir, "publisher", registry.url, { publisher: true }),
-          targetDir: join(dir, "publisher-target"),
-          token: registry.token,
-        };
+        const env = await publisherEnv(dir, registry);
         const manifest = (version: string) => [
           "[package]",
           'name = "vmpkg-private-rich"',

@@ -6,7 +6,7 @@ import { withTempDir } from "../support/process.ts";
 import { join } from "node:path";
 import { freePort, runVm } from "../support/cli.ts";
 import { hasNpm, makeProject, runNpm } from "../support/npm_client.ts";
-import { cargoHome, hasCargo, runCargo, writeCrate } from "../support/cargo_client.ts";
+import { cargoHome, consumerRun, hasCargo, writeCrate } from "../support/cargo_client.ts";
 import { type TestRegistry, withRegistry } from "../support/registry.ts";
 import {
   hasPython,
@@ -134,24 +134,13 @@ Deno.test({
         assert.equal(added.code, 0, added.stderr);
         assert.match(added.stdout, new RegExp(`published cargo ${crate} 0\\.1\\.0`));
 
-        const consumer = await writeCrate(join(dir, "consumer"), [
-          "[package]",
-          'name = "consumer"',
-          'version = "0.1.0"',
-          'edition = "2021"',
-          "",
-          "[dependencies]",
+        const answer = await consumerRun(
+          dir,
+          registry,
           `${crate} = "0.1"`,
-        ], {
-          path: "src/main.rs",
-          text: `fn main() { println!("{}", ${crate.replaceAll("-", "_")}::answer()); }\n`,
-        });
-        const run = await runCargo(["run", "--quiet"], consumer, {
-          home: await cargoHome(dir, "consumer-home", registry.url),
-          targetDir: join(dir, "consumer-target"),
-        });
-        assert.equal(run.code, 0, run.stderr);
-        assert.equal(run.stdout.trim(), "42");
+          `fn main() { println!("{}", ${crate.replaceAll("-", "_")}::answer()); }\n`,
+        );
+        assert.equal(answer, "42");
 
         const yank = await vm(registry, ["pkg", "remove", crate, "--version", "0.1.0", "-f"]);
         assert.equal(yank.code, 0, yank.stderr);

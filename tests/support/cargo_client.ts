@@ -172,3 +172,39 @@ function tarHeader(path: string, size: number): Uint8Array {
 function pad(size: number): number {
   return (512 - (size % 512)) % 512;
 }
+
+/** A publisher's cargo environment: `vm` as a registry next to the replacement, and the token. */
+export async function publisherEnv(dir: string, registry: TestRegistry): Promise<CargoEnv> {
+  return {
+    home: await cargoHome(dir, "publisher", registry.url, { publisher: true }),
+    targetDir: join(dir, "publisher-target"),
+    token: registry.token,
+  };
+}
+
+/**
+ * Builds and runs a fresh consumer crate with `dependency` in a fresh CARGO_HOME whose only
+ * configuration is the crates.io replacement; returns what it printed.
+ */
+export async function consumerRun(
+  dir: string,
+  registry: TestRegistry,
+  dependency: string,
+  main: string,
+): Promise<string> {
+  const project = await writeCrate(join(dir, "consumer"), [
+    "[package]",
+    'name = "consumer"',
+    'version = "0.1.0"',
+    'edition = "2021"',
+    "",
+    "[dependencies]",
+    dependency,
+  ], { path: "src/main.rs", text: main });
+  const result = await runCargo(["run", "--quiet"], project, {
+    home: await cargoHome(dir, "consumer-home", registry.url),
+    targetDir: join(dir, "consumer-target"),
+  });
+  if (result.code !== 0) throw new Error(`the consumer did not build: ${result.stderr}`);
+  return result.stdout.trim();
+}
