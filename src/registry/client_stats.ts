@@ -4,7 +4,7 @@
 // code that counts hits and misses needs to know nothing about it. Kept in memory only (they are
 // a live view, not history) and bounded: the least recently seen address goes first.
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { CounterName, EcosystemCounters } from "./stats.ts";
+import { type CounterName, type EcosystemCounters, zeroCounters } from "./stats.ts";
 
 const MAX_CLIENTS = 1024;
 
@@ -29,15 +29,7 @@ export class ClientStats {
     if (counters) {
       this.#clients.delete(address);
     } else {
-      counters = {
-        requests: 0,
-        cacheHits: 0,
-        cacheMisses: 0,
-        upstreamRequests: 0,
-        upstreamBytes: 0,
-        servedBytes: 0,
-        lastSeen: "",
-      };
+      counters = { ...zeroCounters(), lastSeen: "" };
       if (this.#clients.size >= MAX_CLIENTS) {
         this.#clients.delete(this.#clients.keys().next().value!);
       }

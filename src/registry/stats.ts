@@ -13,7 +13,7 @@ export interface EcosystemCounters {
 
 export type CounterName = keyof EcosystemCounters;
 
-function zeroCounters(): EcosystemCounters {
+export function zeroCounters(): EcosystemCounters {
   return {
     requests: 0,
     cacheHits: 0,

@@ -1,6 +1,7 @@
 // The Docker CLI, run as a child process: one place that turns "docker is not installed" and
 // "no engine answers" into one clear line, for every VM command.
 import { CliError } from "../cli/errors.ts";
+import { runPassingThrough } from "../cli/terminal_child.ts";
 
 export interface DockerResult {
   code: number;
@@ -60,27 +61,12 @@ export async function dockerOk(args: string[], what: string, options: { stdin?: 
 
 /** Runs docker with this terminal's stdio (ssh, exec, logs -f); returns its exit status. */
 export async function dockerInteractive(args: string[]): Promise<number> {
-  let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command("docker", {
-      args,
-      stdin: "inherit",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
+    return await runPassingThrough("docker", args, {});
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
+    if (error instanceof CliError && error.exitCode === 127) {
       throw new CliError("docker is not installed (VMs run as Docker containers)");
     }
     throw error;
-  }
-  // Ctrl-C belongs to the program in the VM; wait for docker to pass its status on.
-  const ignore = () => {};
-  Deno.addSignalListener("SIGINT", ignore);
-  try {
-    const status = await child.status;
-    return status.code;
-  } finally {
-    Deno.removeSignalListener("SIGINT", ignore);
   }
 }
