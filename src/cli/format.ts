@@ -1,4 +1,5 @@
 // Human-readable numbers for CLI output.
+import { type EcosystemCounters, savingRatio } from "../registry/stats.ts";
 
 export function formatBytes(bytes: number): string {
   const units = ["B", "KB", "MB", "GB", "TB"];
@@ -11,19 +12,37 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
 }
 
+/** "45s", "12m 3s", "5m", "2h 10m", "3d": the two largest units, a zero second one left out. */
 export function formatDuration(seconds: number): string {
   const s = Math.floor(seconds);
+  const two = (big: number, bigUnit: string, small: number, smallUnit: string) =>
+    small ? `${big}${bigUnit} ${small}${smallUnit}` : `${big}${bigUnit}`;
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${s % 60}s`;
+  if (m < 60) return two(m, "m", s % 60, "s");
   const h = Math.floor(m / 60);
-  if (h < 24) return `${h}h ${m % 60}m`;
-  return `${Math.floor(h / 24)}d ${h % 24}h`;
+  if (h < 24) return two(h, "h", m % 60, "m");
+  return two(Math.floor(h / 24), "d", h % 24, "h");
 }
 
 export function formatRatio(hits: number, misses: number): string {
   const total = hits + misses;
   return total === 0 ? "–" : `${((hits / total) * 100).toFixed(1)}%`;
+}
+
+export function formatPercent(ratio: number): string {
+  return `${(ratio * 100).toFixed(1)}%`;
+}
+
+/** "90.0% of upstream traffic (64 MB of the 71 MB the clients would have downloaded)". */
+export function formatSaving(
+  counters: Pick<EcosystemCounters, "upstreamBytes" | "directBytes">,
+): string {
+  const ratio = savingRatio(counters);
+  if (ratio === null) return "– (nothing served from the public registries yet)";
+  const spared = Math.max(0, counters.directBytes - counters.upstreamBytes);
+  return `${formatPercent(ratio)} of upstream traffic (${formatBytes(spared)} of the ` +
+    `${formatBytes(counters.directBytes)} the clients would have downloaded)`;
 }
 
 /** Prints rows under a header, columns padded to their widest cell. */

@@ -1,7 +1,6 @@
 // Parsers for typed command-line options; each throws commander's InvalidArgumentError, which
 // becomes one clear error line.
 import { InvalidArgumentError } from "@commander-js/extra-typings";
-import { parseSize } from "../config/settings.ts";
 
 export function parsePort(value: string): number {
   const port = Number(value);
@@ -32,23 +31,7 @@ export function parseHttpUrl(value: string): string {
   return value.replace(/\/+$/, "");
 }
 
-export function parseHost(value: string): string {
-  if (!/^[A-Za-z0-9.:-]+$/.test(value)) {
-    throw new InvalidArgumentError("must be an IP address or host name, e.g. 127.0.0.1");
-  }
-  return value;
-}
-
 /** The help of every `--data` option. */
 export const DATA_HELP =
   "registry data directory (default: $VM_PKG_DATA, else the config's data_dir, " +
   "else $XDG_DATA_HOME/vm/pkg)";
-
-/** A size such as 10GB or 500MB; 0 or "unlimited" is no limit (null). */
-export function parseSizeOption(value: string): number | null {
-  const bytes = parseSize(value);
-  if (bytes === undefined) {
-    throw new InvalidArgumentError("must be a size such as 10GB or 500MB, or unlimited");
-  }
-  return bytes;
-}

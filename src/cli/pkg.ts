@@ -1,7 +1,13 @@
 // `vm pkg …`: the package registry commands. Output and argument handling only; the work is in
 // src/daemon and src/registry.
-import { Command } from "@commander-js/extra-typings";
-import { resolveDataDir } from "../config/settings.ts";
+import { Command, InvalidArgumentError } from "@commander-js/extra-typings";
+import {
+  checkSettingText,
+  resolveDataDir,
+  type SettingOption,
+  settingOptions,
+  SettingsError,
+} from "../config/settings.ts";
 import { findServer } from "../daemon/server_record.ts";
 import { runForeground, stopServer } from "../daemon/lifecycle.ts";
 import {
@@ -12,15 +18,7 @@ import {
 } from "./registry_start.ts";
 import { advertisementFromEnv } from "../daemon/registry_container.ts";
 import { DEFAULT_IMAGE } from "../vm/config.ts";
-import {
-  DEFAULT_HOST,
-  DEFAULT_METADATA_TTL_SECONDS,
-  DEFAULT_NPM_UPSTREAM,
-  DEFAULT_PORT,
-  type RegistryStatus,
-} from "../registry/server.ts";
-import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX } from "../registry/pypi/handler.ts";
-import { DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "../registry/cargo/handler.ts";
+import type { RegistryStatus } from "../registry/server.ts";
 import { cargoSparseIndexUrl } from "../registry/cargo/client_config.ts";
 import { CliError } from "./errors.ts";
 import { addPackageCommands } from "./pkg_packages.ts";
@@ -30,15 +28,23 @@ import { configureProject } from "./project_setup.ts";
 import { configuredProjectDirs, unconfigureProjects } from "../clients/project_config.ts";
 import { dataLayout } from "../config/paths.ts";
 import type { ServerRecord } from "../daemon/server_record.ts";
-import { formatBytes, formatDuration, formatRatio } from "./format.ts";
-import {
-  DATA_HELP,
-  parseHost,
-  parseHttpUrl,
-  parsePort,
-  parseSeconds,
-  parseSizeOption,
-} from "./options.ts";
+import { formatBytes, formatDuration, formatPercent, formatRatio, formatSaving } from "./format.ts";
+import { savingRatio } from "../registry/stats.ts";
+import { DATA_HELP, parseHttpUrl, parseSeconds } from "./options.ts";
+
+/** A setting's option text, checked by the setting's parser; kept as text. */
+function checkOptionText(option: SettingOption, text: string): string {
+  try {
+    checkSettingText(option.key, text);
+  } catch (error) {
+    if (!(error instanceof SettingsError)) throw error;
+    throw new InvalidArgumentError(`must be ${option.expected}`);
+  }
+  return text;
+}
+
+/** commander's attribute name of a long option: "max-cache-size" → "maxCacheSize". */
+const camelCase = (long: string) => long.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 export function pkgCommand(): Command {
   const pkg = new Command("pkg")
@@ -46,67 +52,51 @@ export function pkgCommand(): Command {
     // So `vm pkg exec npm --version` passes --version to npm.
     .enablePositionalOptions();
 
-  pkg.command("start")
+  const start = pkg.command("start")
     .description("start the registry (in the background unless --foreground)")
-    // No commander defaults here: an absent flag falls back to the config file, then the default.
-    .option("-p, --port <port>", `port to listen on (default: ${DEFAULT_PORT})`, parsePort)
-    .option(
-      "--host <addr>",
-      `address to listen on, 0.0.0.0 means every interface (default: ${DEFAULT_HOST})`,
-      parseHost,
-    )
-    .option("--data <dir>", DATA_HELP)
-    .option("--foreground", "run in this terminal until Ctrl-C")
-    .option(
-      "--npm-upstream <url>",
-      `upstream npm registry (default: ${DEFAULT_NPM_UPSTREAM})`,
-      parseHttpUrl,
-    )
-    .option(
-      "--pypi-upstream <url>",
-      `upstream PyPI Simple API (default: ${DEFAULT_PYPI_INDEX})`,
-      parseHttpUrl,
-    )
-    .option(
-      "--pypi-files-upstream <url>",
-      `host PyPI files come from (default: ${DEFAULT_PYPI_FILES})`,
-      parseHttpUrl,
-    )
-    .option(
-      "--cargo-upstream <url>",
-      `upstream sparse index (default: ${DEFAULT_CARGO_INDEX})`,
-      parseHttpUrl,
-    )
-    .option(
-      "--cargo-files-upstream <url>",
-      `where .crate files come from (default: ${DEFAULT_CARGO_FILES})`,
-      parseHttpUrl,
-    )
-    .option(
-      "--ttl <seconds>",
-      `how long cached metadata is fresh (default: ${DEFAULT_METADATA_TTL_SECONDS})`,
-      parseSeconds,
-    )
-    .option("--log-requests", "log one line per request")
-    .option("--no-log-requests", "do not, even if the config file says log_requests: true")
+    .option("--foreground", "run in this terminal until Ctrl-C");
+  // One option per setting, from the settings' own table, with no commander defaults: an absent
+  // option falls back to the config file, then the default. Each keeps the text it was given;
+  // the settings' parser reads it the same way it reads the file.
+  const settingFlags = settingOptions();
+  for (const option of settingFlags) {
+    const help = option.key === "data_dir"
+      ? DATA_HELP
+      : option.boolean
+      ? option.meaning
+      : `${option.meaning} (default: ${option.defaultText})`;
+    if (option.boolean) {
+      start.option(option.flags, help);
+      start.option(
+        `--no-${option.long}`,
+        `do not, even if the config file says ${option.key}: true`,
+      );
+    } else {
+      start.option(option.flags, help, (text: string) => checkOptionText(option, text));
+    }
+  }
+  start
     .option("--no-config", "write no client configuration into the project in this directory")
+    .option("--no-bridge", "do not also listen on the Docker bridge for containers")
+    .option("--docker", "run the registry in a Docker container (restarted with Docker)")
+    .option("--image <image>", "the image for --docker", DEFAULT_IMAGE)
     .addHelpText(
       "after",
       "\nAn option not given takes its value from the config file (vm pkg config), else the" +
         "\ndefault shown. Config keys are the option names in snake_case; --data is data_dir," +
-        "\n--ttl is metadata_ttl." +
-        "\n\nExamples:\n  vm pkg start\n  vm pkg start --foreground --port 4873",
+        "\n--ttl is metadata_ttl, --max-stale is metadata_max_stale." +
+        "\n\nExamples:\n  vm pkg start\n  vm pkg start --foreground --port 4873" +
+        "\n  vm pkg start --offline",
     )
-    .option(
-      "--max-cache-size <size>",
-      "evict least recently used public files past this size (default: unlimited)",
-      parseSizeOption,
-    )
-    .option("--no-bridge", "do not also listen on the Docker bridge for containers")
-    .option("--docker", "run the registry in a Docker container (restarted with Docker)")
-    .option("--image <image>", "the image for --docker", DEFAULT_IMAGE)
     .action(async (flags) => {
-      const choices = await startChoices(flags);
+      const given = flags as Record<string, unknown>;
+      const choices = await startChoices(
+        Object.fromEntries(settingFlags.flatMap((option) => {
+          const value = given[camelCase(option.long)];
+          return value === undefined ? [] : [[option.key, String(value)]];
+        })),
+        { bridge: flags.bridge },
+      );
       const found = await findServer(choices.dataDir);
       if (found.state !== "stopped") {
         const where = found.record.container
@@ -185,27 +175,17 @@ export function pkgCommand(): Command {
   pkg.command("status")
     .description("show whether the registry runs, and its cache and traffic figures")
     .option("--data <dir>", DATA_HELP)
+    .option("--server <url>", "ask the registry at this URL instead of the one of --data")
     .option("--json", "print JSON for scripts")
-    .addHelpText("after", "\nExit status: 0 when running, 3 when not running.")
+    .addHelpText(
+      "after",
+      "\nExit status: 0 when running, 3 when not running (or not answering at --server)." +
+        "\n\nExamples:\n  vm pkg status\n  vm pkg status --server http://team-cache:3080 --json",
+    )
     .action(async (options) => {
-      const dataDir = await resolveDataDir(options.data);
-      const found = await findServer(dataDir);
-      if (found.state !== "running") {
-        const reason = found.state === "unresponsive"
-          ? `pid ${found.record.pid} does not answer at ${found.record.url}`
-          : undefined;
-        if (options.json) {
-          console.log(JSON.stringify({ running: false, dataDir, reason: reason ?? null }));
-        } else {
-          console.log(`vm pkg: not running${reason ? ` (${reason})` : ""}`);
-        }
-        throw new CliError("", 3);
-      }
-      const reported = await fetchStatus(found.record.url);
-      // A server in a container reports its own view (0.0.0.0:3080, /data, pid 1); show the host's.
-      const status = found.record.container
-        ? { ...reported, url: found.record.url, dataDir, container: found.record.container }
-        : reported;
+      const status = options.server
+        ? await remoteStatus(parseHttpUrl(options.server), options.json)
+        : await localStatus(await resolveDataDir(options.data), options.json);
       if (options.json) {
         console.log(JSON.stringify({ running: true, ...status }, null, 2));
         return;
@@ -217,6 +197,41 @@ export function pkgCommand(): Command {
   addPackageCommands(pkg);
   addClientCommands(pkg);
   return pkg;
+}
+
+type ShownStatus = RegistryStatus & { container?: string };
+
+/** Says "not running" (text or JSON) and exits 3. */
+function notRunning(json: boolean | undefined, fields: Record<string, string | null>): never {
+  const reason = fields.reason;
+  if (json) console.log(JSON.stringify({ running: false, ...fields }));
+  else console.log(`vm pkg: not running${reason ? ` (${reason})` : ""}`);
+  throw new CliError("", 3);
+}
+
+/** The registry of this host's data dir. */
+async function localStatus(dataDir: string, json: boolean | undefined): Promise<ShownStatus> {
+  const found = await findServer(dataDir);
+  if (found.state !== "running") {
+    const reason = found.state === "unresponsive"
+      ? `pid ${found.record.pid} does not answer at ${found.record.url}`
+      : null;
+    notRunning(json, { dataDir, reason });
+  }
+  const reported = await fetchStatus(found.record.url);
+  // A server in a container reports its own view (0.0.0.0:3080, /data, pid 1); show the host's.
+  return found.record.container
+    ? { ...reported, url: found.record.url, dataDir, container: found.record.container }
+    : reported;
+}
+
+/** Any registry, by URL (a team registry, another host's). */
+async function remoteStatus(url: string, json: boolean | undefined): Promise<ShownStatus> {
+  try {
+    return await fetchStatus(url);
+  } catch (error) {
+    notRunning(json, { url, reason: (error as Error).message.replace(/^.*?: /, "") });
+  }
 }
 
 async function fetchStatus(url: string): Promise<RegistryStatus> {
@@ -231,36 +246,54 @@ async function fetchStatus(url: string): Promise<RegistryStatus> {
   }
 }
 
-function printStatus(status: RegistryStatus & { container?: string }): void {
+function printStatus(status: ShownStatus): void {
   const ecosystems = Object.entries(status.ecosystems);
+  const totals = status.totals;
   const sum = (pick: (c: RegistryStatus["ecosystems"][string]) => number) =>
     ecosystems.reduce((total, [, counters]) => total + pick(counters), 0);
-  const hits = sum((c) => c.cacheHits);
-  const misses = sum((c) => c.cacheMisses);
+  const freshness = status.freshness;
   const rows: [string, string][] = [
     ["URL", status.url],
     status.container ? ["Container", status.container] : ["PID", String(status.pid)],
     ["Uptime", formatDuration(status.uptimeSeconds)],
     ["Data dir", status.dataDir],
     [
+      "Metadata",
+      freshness.offline
+        ? "offline: only the cache answers, no upstream is contacted"
+        : `fresh for ${formatDuration(freshness.ttlSeconds)}, then answered at once and ` +
+          `refreshed in the background for up to ${formatDuration(freshness.maxStaleSeconds)}`,
+    ],
+    [
       "Cached",
-      `${sum((c) => c.packages)} packages, ${formatBytes(status.cache.bytes)} on disk` +
+      `${sum((c) => c.packages)} packages (${formatBytes(sum((c) => c.cachedBytes))} of files), ` +
+      `${sum((c) => c.documents)} documents; ${formatBytes(status.cache.bytes)} on disk` +
       (status.cache.limit ? ` of ${formatBytes(status.cache.limit)} allowed` : " (no limit)"),
     ],
-    ["Hit ratio", `${formatRatio(hits, misses)} (${hits} hits, ${misses} misses)`],
-    ["Served", `${formatBytes(sum((c) => c.servedBytes))} to clients`],
+    [
+      "Hit ratio",
+      `${formatRatio(totals.cacheHits, totals.cacheMisses)} ` +
+      `(${totals.cacheHits} hits, ${totals.cacheMisses} misses)`,
+    ],
+    ["Served", `${formatBytes(totals.servedBytes)} to clients`],
     [
       "Upstream",
-      `${formatBytes(sum((c) => c.upstreamBytes))} in ${sum((c) => c.upstreamRequests)} requests`,
+      `${formatBytes(totals.upstreamBytes)} in ${totals.upstreamRequests} requests` +
+      (totals.backgroundRequests ? ` (${totals.backgroundRequests} background refreshes)` : ""),
     ],
+    ["Saved", formatSaving(totals)],
   ];
   console.log("vm pkg: running");
   for (const [label, value] of rows) console.log(`  ${(label + ":").padEnd(11)} ${value}`);
   for (const [name, c] of ecosystems) {
+    const saved = savingRatio(c);
     console.log(
-      `  ${(name + ":").padEnd(11)} ${c.packages} cached, ${c.privatePackages} private, ` +
-        `${c.requests} requests, ` +
-        `${formatRatio(c.cacheHits, c.cacheMisses)} hits, ${formatBytes(c.upstreamBytes)} upstream`,
+      `  ${(name + ":").padEnd(11)} ${c.packages} cached, ${c.documents} documents, ` +
+        `${c.privatePackages} private, ${c.requests} requests, ` +
+        `${formatRatio(c.cacheHits, c.cacheMisses)} hits, ${
+          formatBytes(c.upstreamBytes)
+        } upstream` +
+        (saved === null ? "" : `, ${formatPercent(saved)} saved`),
     );
   }
 }

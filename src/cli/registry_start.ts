@@ -1,56 +1,44 @@
 // How the registry is started from the CLI, by `vm pkg start` and by `vm create` when a VM wants
 // the registry and none runs: each value from the flag, else the config file, else the default;
 // in the background, the same `vm pkg start --foreground` re-run detached.
-import { loadSettings, type RegistrySettings, resolveDataDir } from "../config/settings.ts";
+import { resolve } from "node:path";
+import {
+  configPath,
+  loadSettings,
+  type RegistrySettings,
+  settingArgs,
+  type SettingOverrides,
+} from "../config/settings.ts";
 import { dockerBridgeAddresses, isLoopbackAddress } from "../daemon/docker_bridge.ts";
 import { startBackground } from "../daemon/lifecycle.ts";
 import { REGISTRY_CONTAINER, startRegistryContainer } from "../daemon/registry_container.ts";
 import { findServer } from "../daemon/server_record.ts";
 import type { ServerRecord } from "../daemon/server_record.ts";
 import type { RegistryOptions } from "../registry/server.ts";
+import { AdjustableClock } from "../store/clock.ts";
 import { CliError } from "./errors.ts";
 
-export interface StartFlags {
-  port?: number;
-  host?: string;
-  data?: string;
-  npmUpstream?: string;
-  pypiUpstream?: string;
-  pypiFilesUpstream?: string;
-  cargoUpstream?: string;
-  cargoFilesUpstream?: string;
-  ttl?: number;
-  logRequests?: boolean;
-  /** Also listen on the Docker bridge (default true; --no-bridge). */
-  bridge?: boolean;
-  /** Bytes; null is no limit. */
-  maxCacheSize?: number | null;
-}
-
-/** The settings as this start uses them (flags applied), and whether to listen on the bridge. */
+/** The settings as this start uses them (options applied), and whether to listen on the bridge. */
 export interface StartChoices extends RegistrySettings {
   bridge: boolean;
 }
 
-/** flag > config file > built-in default (the settings hold the file's value or the default). */
-export async function startChoices(flags: StartFlags): Promise<StartChoices> {
-  const settings = await loadSettings();
-  return {
-    port: flags.port ?? settings.port,
-    host: flags.host ?? settings.host,
-    dataDir: await resolveDataDir(flags.data),
-    npmUpstream: flags.npmUpstream ?? settings.npmUpstream,
-    pypiUpstream: flags.pypiUpstream ?? settings.pypiUpstream,
-    pypiFilesUpstream: flags.pypiFilesUpstream ?? settings.pypiFilesUpstream,
-    cargoUpstream: flags.cargoUpstream ?? settings.cargoUpstream,
-    cargoFilesUpstream: flags.cargoFilesUpstream ?? settings.cargoFilesUpstream,
-    metadataTtlSeconds: flags.ttl ?? settings.metadataTtlSeconds,
-    logRequests: flags.logRequests ?? settings.logRequests,
-    bridge: flags.bridge ?? true,
-    maxCacheSizeBytes: flags.maxCacheSize !== undefined
-      ? flags.maxCacheSize
-      : settings.maxCacheSizeBytes,
-  };
+/**
+ * option > config file > built-in default, each value through its key's one parser (see
+ * settings.ts); for the data directory: --data, then $VM_PKG_DATA, then the file.
+ */
+export async function startChoices(
+  overrides: SettingOverrides,
+  { bridge = true } = {},
+): Promise<StartChoices> {
+  const dataDir = overrides.data_dir ?? Deno.env.get("VM_PKG_DATA");
+  const settings = await loadSettings(configPath(), Deno.env.get, {
+    ...overrides,
+    // Relative on the command line or in the environment means from here.
+    ...(dataDir ? { data_dir: resolve(dataDir) } : {}),
+  });
+  const { path: _path, fileExists: _exists, fromFile: _fromFile, ...values } = settings;
+  return { ...values, bridge };
 }
 
 /**
@@ -72,9 +60,21 @@ export function registryOptionsFor(
     cargoUpstream: choices.cargoUpstream,
     cargoFilesUpstream: choices.cargoFilesUpstream,
     metadataTtlSeconds: choices.metadataTtlSeconds,
+    metadataMaxStaleSeconds: choices.metadataMaxStaleSeconds,
+    offline: choices.offline,
     maxCacheBytes: choices.maxCacheSizeBytes,
     logRequests: choices.logRequests,
+    testClock: testClockFromEnv(),
   };
+}
+
+/**
+ * VM_PKG_TEST_CLOCK=1 gives the server a clock that tests move forward (POST /-/test/clock, with
+ * the token), so days of use pass in seconds. The variable passes from `vm pkg start` and
+ * `vm create` to the background server like any other, so tests start it the way users do.
+ */
+function testClockFromEnv(): AdjustableClock | undefined {
+  return Deno.env.get("VM_PKG_TEST_CLOCK") === "1" ? new AdjustableClock() : undefined;
 }
 
 /** Starts the registry detached; it outlives this process. */
@@ -82,13 +82,7 @@ export async function launchInBackground(
   choices: StartChoices,
 ): Promise<{ record: ServerRecord; logFile: string }> {
   assertPortFree(choices.host, choices.port);
-  const args = [
-    `--port=${choices.port}`,
-    `--host=${choices.host}`,
-    `--data=${choices.dataDir}`,
-    ...serverArgs(choices),
-    ...(choices.bridge ? [] : ["--no-bridge"]),
-  ];
+  const args = [...settingArgs(choices), ...(choices.bridge ? [] : ["--no-bridge"])];
   try {
     return await startBackground(choices.dataDir, args);
   } catch (error) {
@@ -121,7 +115,8 @@ export async function launchInDocker(choices: StartChoices, image: string): Prom
       image,
       dataDir: choices.dataDir,
       port: choices.port,
-      serverArgs: serverArgs(choices),
+      // The container chooses its own address, port and data path.
+      serverArgs: settingArgs(choices, ["host", "port", "data_dir"]),
     });
   } catch (error) {
     throw new CliError(`could not start the registry container: ${(error as Error).message}`);
@@ -135,18 +130,4 @@ export async function launchInDocker(choices: StartChoices, image: string): Prom
   throw new CliError(
     `the registry container did not answer within 60 s (docker logs ${REGISTRY_CONTAINER})`,
   );
-}
-
-/** The `pkg start` arguments that carry the choices other than where it listens and its data. */
-function serverArgs(choices: StartChoices): string[] {
-  return [
-    `--npm-upstream=${choices.npmUpstream}`,
-    `--pypi-upstream=${choices.pypiUpstream}`,
-    `--pypi-files-upstream=${choices.pypiFilesUpstream}`,
-    `--cargo-upstream=${choices.cargoUpstream}`,
-    `--cargo-files-upstream=${choices.cargoFilesUpstream}`,
-    `--ttl=${choices.metadataTtlSeconds}`,
-    `--max-cache-size=${choices.maxCacheSizeBytes ?? "unlimited"}`,
-    choices.logRequests ? "--log-requests" : "--no-log-requests",
-  ];
 }

@@ -16,6 +16,7 @@ import {
 import { CliError } from "../cli/errors.ts";
 import {
   DEFAULT_HOST,
+  DEFAULT_METADATA_MAX_STALE_SECONDS,
   DEFAULT_METADATA_TTL_SECONDS,
   DEFAULT_NPM_UPSTREAM,
   DEFAULT_PORT,
@@ -49,8 +50,12 @@ export interface RegistrySettings {
   cargoUpstream: string;
   cargoFilesUpstream: string;
   metadataTtlSeconds: number;
+  /** How long past the TTL a document is still answered at once while it is refreshed. */
+  metadataMaxStaleSeconds: number;
   /** null means no limit. */
   maxCacheSizeBytes: number | null;
+  /** Serve only what is cached; never contact an upstream. */
+  offline: boolean;
   logRequests: boolean;
 }
 
@@ -73,8 +78,15 @@ interface KeyDefinition<F extends keyof RegistrySettings = keyof RegistrySetting
   parse(text: string, env: Env): RegistrySettings[F] | undefined;
   /** What `set` writes into the file: typed scalars read better there than quoted strings. */
   stored(text: string, value: RegistrySettings[F]): unknown;
+  /**
+   * The value as text that parse() reads back as the same value: how `vm pkg start` hands its
+   * settings to the server it starts in the background (or in a container).
+   */
+  format(value: RegistrySettings[F]): string;
   /** `get` and `show` print the text as written ("5m", "10GB") instead of the parsed value. */
   showWritten?: boolean;
+  /** The `vm pkg start` option that sets it, e.g. "-p, --port <port>"; booleans get --no-X too. */
+  option?: string;
 }
 
 const define = <F extends keyof RegistrySettings>(definition: KeyDefinition<F>) => definition;
@@ -95,6 +107,47 @@ function upstreamKey<F extends keyof RegistrySettings>(
     defaultText: () => fallback,
     parse: (text) => normalizeHttpUrl(text) as RegistrySettings[F] | undefined,
     stored: asParsed,
+    format: String,
+    option: `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} <url>`,
+  });
+}
+
+function booleanKey<F extends keyof RegistrySettings>(field: F, meaning: string, option: string) {
+  return define({
+    field,
+    meaning,
+    expected: "true or false",
+    defaultText: () => "false",
+    parse: (text) =>
+      (text === "true" ? true : text === "false" ? false : undefined) as
+        | RegistrySettings[F]
+        | undefined,
+    stored: asParsed,
+    format: String,
+    option,
+  });
+}
+
+function durationKey<F extends keyof RegistrySettings>(
+  field: F,
+  meaning: string,
+  fallbackSeconds: number,
+  option: string,
+) {
+  return define({
+    field,
+    meaning,
+    expected: "a number of seconds, or with a unit: 300, 5m, 1h, 1d",
+    // Whole days read better as days ("3d", not "259200").
+    defaultText: () =>
+      fallbackSeconds >= 86400 && fallbackSeconds % 86400 === 0
+        ? `${fallbackSeconds / 86400}d`
+        : String(fallbackSeconds),
+    parse: (text) => parseDuration(text) as RegistrySettings[F] | undefined,
+    stored: numberIfSame,
+    format: String,
+    showWritten: true,
+    option,
   });
 }
 
@@ -107,15 +160,18 @@ const DEFINITIONS = {
     defaultText: () => String(DEFAULT_PORT),
     parse: (text) => /^\d+$/.test(text) && +text >= 1 && +text <= 65535 ? +text : undefined,
     stored: asParsed,
+    format: String,
+    option: "-p, --port <port>",
   }),
   host: define({
     field: "host",
     meaning: "address to listen on; 0.0.0.0 means every interface",
     expected: "an IP address or host name, e.g. 127.0.0.1",
     defaultText: () => DEFAULT_HOST,
-    // The same rule as --host (parseHost in src/cli/options.ts).
     parse: (text) => /^[A-Za-z0-9.:-]+$/.test(text) ? text : undefined,
     stored: asWritten,
+    format: String,
+    option: "--host <addr>",
   }),
   data_dir: define({
     field: "dataDir",
@@ -127,6 +183,8 @@ const DEFINITIONS = {
     parse: parseDirectory,
     // As written: a `~` stays portable between machines.
     stored: asWritten,
+    format: String,
+    option: "--data <dir>",
   }),
   npm_upstream: upstreamKey("npmUpstream", "upstream npm registry", DEFAULT_NPM_UPSTREAM),
   pypi_upstream: upstreamKey("pypiUpstream", "upstream PyPI Simple API", DEFAULT_PYPI_INDEX),
@@ -141,15 +199,19 @@ const DEFINITIONS = {
     "where .crate files come from",
     DEFAULT_CARGO_FILES,
   ),
-  metadata_ttl: define({
-    field: "metadataTtlSeconds",
-    meaning: "how long cached metadata is fresh: 300 (seconds), 5m, 1h",
-    expected: "a number of seconds, or with a unit: 300, 5m, 1h, 1d",
-    defaultText: () => String(DEFAULT_METADATA_TTL_SECONDS),
-    parse: parseDuration,
-    stored: numberIfSame,
-    showWritten: true,
-  }),
+  metadata_ttl: durationKey(
+    "metadataTtlSeconds",
+    "how long cached metadata is fresh: 300 (seconds), 5m, 1h",
+    DEFAULT_METADATA_TTL_SECONDS,
+    "--ttl <duration>",
+  ),
+  metadata_max_stale: durationKey(
+    "metadataMaxStaleSeconds",
+    "how long past the TTL metadata is still answered at once while it is refreshed " +
+      "in the background (later: refreshed first)",
+    DEFAULT_METADATA_MAX_STALE_SECONDS,
+    "--max-stale <duration>",
+  ),
   max_cache_size: define({
     field: "maxCacheSizeBytes",
     meaning: "cache size limit: least recently used public files go first (10GB, 500MB, unlimited)",
@@ -157,16 +219,16 @@ const DEFINITIONS = {
     defaultText: () => "unlimited",
     parse: parseSize,
     stored: numberIfSame,
+    format: (bytes) => bytes === null ? "unlimited" : String(bytes),
     showWritten: true,
+    option: "--max-cache-size <size>",
   }),
-  log_requests: define({
-    field: "logRequests",
-    meaning: "log one line per request",
-    expected: "true or false",
-    defaultText: () => "false",
-    parse: (text) => text === "true" ? true : text === "false" ? false : undefined,
-    stored: asParsed,
-  }),
+  offline: booleanKey(
+    "offline",
+    "serve only what is cached and never contact an upstream (a miss answers 503)",
+    "--offline",
+  ),
+  log_requests: booleanKey("logRequests", "log one line per request", "--log-requests"),
 } satisfies Record<string, KeyDefinition>;
 
 export type ConfigKey = keyof typeof DEFINITIONS;
@@ -257,20 +319,27 @@ const HEADER = [
   " their defaults with `vm pkg config show`. A running registry uses changes after a restart.",
 ].join("\n");
 
-/** Reads the file and the defaults. Throws SettingsError for any problem in the file. */
+/** Texts that win over the file, by key: the options of `vm pkg start`. */
+export type SettingOverrides = Partial<Record<ConfigKey, string>>;
+
+/**
+ * Reads the file and the defaults; `overrides` win over both. Every value, whichever of the three
+ * it comes from, goes through its key's one parser. Throws SettingsError for any problem.
+ */
 export async function loadSettings(
   path: string = configPath(),
   env: Env = Deno.env.get,
+  overrides: SettingOverrides = {},
 ): Promise<Settings> {
   const text = await readConfigText(path);
   const fromFile = text === undefined ? new Map<ConfigKey, string>() : readValues(text, path, env);
   const values: Record<string, unknown> = {};
   for (const key of CONFIG_KEYS) {
     const definition: KeyDefinition = DEFINITIONS[key];
-    values[definition.field] = definition.parse(
-      fromFile.get(key) ?? definition.defaultText(env),
-      env,
-    );
+    const override = overrides[key];
+    values[definition.field] = override !== undefined
+      ? checkSettingText(key, override, env)
+      : definition.parse(fromFile.get(key) ?? definition.defaultText(env), env);
   }
   return {
     ...values as unknown as RegistrySettings,
@@ -278,6 +347,66 @@ export async function loadSettings(
     fileExists: text !== undefined,
     fromFile: Object.fromEntries(fromFile),
   };
+}
+
+/** The value of one key's text, or a SettingsError saying what is expected. */
+export function checkSettingText(
+  key: ConfigKey,
+  text: string,
+  env: Env = Deno.env.get,
+): RegistrySettings[keyof RegistrySettings] {
+  const definition: KeyDefinition = DEFINITIONS[key];
+  const value = definition.parse(text, env);
+  if (value === undefined) {
+    throw new SettingsError(
+      `invalid value for ${key}: '${text}' (expected ${definition.expected})`,
+    );
+  }
+  return value;
+}
+
+/** A `vm pkg start` option that sets a key. */
+export interface SettingOption {
+  key: ConfigKey;
+  /** Commander's flags, e.g. "-p, --port <port>" or "--offline". */
+  flags: string;
+  /** The long flag without dashes, e.g. "port"; a boolean also has "--no-" + this. */
+  long: string;
+  boolean: boolean;
+  meaning: string;
+  expected: string;
+  defaultText: string;
+}
+
+/** The options `vm pkg start` takes, one per key that has one, in the order of the keys. */
+export function settingOptions(env: Env = Deno.env.get): SettingOption[] {
+  return CONFIG_KEYS.flatMap((key) => {
+    const definition: KeyDefinition = DEFINITIONS[key];
+    if (!definition.option) return [];
+    return [{
+      key,
+      flags: definition.option,
+      long: /--([a-z-]+)/.exec(definition.option)![1],
+      boolean: !definition.option.includes("<"),
+      meaning: definition.meaning,
+      expected: definition.expected,
+      defaultText: definition.defaultText(env),
+    }];
+  });
+}
+
+/**
+ * The `vm pkg start` arguments that give a server exactly these settings (all keys with an option
+ * but `except`). Values are written by each key's format(), which its parse() reads back, so a
+ * server started in the background runs with the settings the starting command resolved.
+ */
+export function settingArgs(settings: RegistrySettings, except: ConfigKey[] = []): string[] {
+  return settingOptions().filter((option) => !except.includes(option.key)).map((option) => {
+    const definition: KeyDefinition = DEFINITIONS[option.key];
+    const value = settings[definition.field];
+    if (option.boolean) return value ? `--${option.long}` : `--no-${option.long}`;
+    return `--${option.long}=${definition.format(value as never)}`;
+  });
 }
 
 /**
@@ -323,13 +452,7 @@ export async function setSetting(
 ): Promise<string> {
   const key = checkKey(name);
   const definition: KeyDefinition = DEFINITIONS[key];
-  const value = definition.parse(text, env);
-  if (value === undefined) {
-    throw new SettingsError(
-      `invalid value for ${key}: '${text}' (expected ${definition.expected})`,
-    );
-  }
-  const stored = definition.stored(text, value);
+  const stored = definition.stored(text, checkSettingText(key, text, env));
   await editFile(path, (document) => {
     document.setIn([key], stored);
     return true;

@@ -10,7 +10,7 @@ const MAX_CLIENTS = 1024;
 
 export type ClientCounters = EcosystemCounters & { lastSeen: string };
 
-const currentClient = new AsyncLocalStorage<string>();
+const currentClient = new AsyncLocalStorage<string | undefined>();
 
 export class ClientStats {
   /** Insertion order doubles as recency: a seen address is moved to the end. */
@@ -19,6 +19,14 @@ export class ClientStats {
   /** Runs one request's handling with its client address attached. */
   run<T>(address: string, fn: () => T): T {
     return currentClient.run(address, fn);
+  }
+
+  /**
+   * Runs work that no client waits for (a background refresh) outside the request that started
+   * it: what it costs upstream is not that client's.
+   */
+  detached<T>(fn: () => T): T {
+    return currentClient.run(undefined, fn);
   }
 
   /** Counts for the client of the request being handled (nothing outside a request). */

@@ -2,6 +2,7 @@
 // client and caches, built on the one store.
 import type { BlobStore } from "../store/blob_store.ts";
 import type { CacheLimit } from "../store/cache_limit.ts";
+import type { Clock } from "../store/clock.ts";
 import type { RenderedDocuments } from "../store/rendered_documents.ts";
 import { UpstreamClient, type UpstreamTimeouts } from "../upstream/http_client.ts";
 import { MetadataCache } from "../upstream/metadata_cache.ts";
@@ -16,7 +17,12 @@ export interface SharedServices {
   rendered: RenderedDocuments;
   stats: Stats;
   log: Logger;
+  clock: Clock;
   metadataTtlMs: number;
+  /** How long past the TTL metadata is served at once while refreshed in the background. */
+  metadataMaxStaleMs: number;
+  /** Never contact an upstream: serve only what is cached. */
+  offline: boolean;
   timeouts: UpstreamTimeouts;
   /** Checks the write token on publish and delete routes. */
   auth: WriteAuth;
@@ -36,16 +42,30 @@ export interface EcosystemContext {
   metadata: MetadataCache;
   downloads: VerifiedDownloads;
   log: Logger;
+  clock: Clock;
   auth: WriteAuth;
   cacheLimit: CacheLimit;
   fallbackHost: string;
   /** How many KV records sit under a prefix (for `packages` in /-/status). */
   countRecords(prefix: Deno.KvKey): Promise<number>;
+  /** Resolves when no download or background refresh of this ecosystem runs (shutdown). */
+  idle(): Promise<void>;
 }
 
 export function ecosystemContext(shared: SharedServices, name: string): EcosystemContext {
   const stats = shared.stats.for(name);
-  const upstream = new UpstreamClient(stats, shared.timeouts);
+  const upstream = new UpstreamClient(stats, shared.timeouts, shared.offline);
+  const metadata = new MetadataCache(shared.kv, upstream, {
+    ttlMs: shared.metadataTtlMs,
+    maxStaleMs: shared.metadataMaxStaleMs,
+    clock: shared.clock,
+    detach: (task) => shared.stats.clients.detached(task),
+    onBackgroundFailure: (url, error) =>
+      shared.log.warn(
+        `background refresh of ${url} failed, the cached copy stays: ${error.message}`,
+      ),
+  });
+  const downloads = new VerifiedDownloads(shared.blobs, upstream);
   return {
     name,
     kv: shared.kv,
@@ -53,9 +73,13 @@ export function ecosystemContext(shared: SharedServices, name: string): Ecosyste
     rendered: shared.rendered,
     stats,
     upstream,
-    metadata: new MetadataCache(shared.kv, upstream, shared.metadataTtlMs),
-    downloads: new VerifiedDownloads(shared.blobs, upstream),
+    metadata,
+    downloads,
     log: shared.log,
+    clock: shared.clock,
+    idle: async () => {
+      await Promise.all([downloads.idle(), metadata.idle()]);
+    },
     auth: shared.auth,
     cacheLimit: shared.cacheLimit,
     countRecords: async (prefix) => {

@@ -41,17 +41,25 @@ export async function serveDocument(
   if (!request.headers.has("if-none-match") && notModifiedSince(request, record.fetchedAt)) {
     return new Response(null, { status: 304, headers: { ...headers, etag: rendered.etag } });
   }
+  const fromUpstream = record.upstreamDigest !== "";
   const response = await fileResponse(request, {
     path: rendered.path,
     bytes: rendered.bytes,
     etag: rendered.etag,
     headers,
-    onBytes: (n) => ctx.stats.add("servedBytes", n),
+    onBytes: (n) => {
+      ctx.stats.add("servedBytes", n);
+      // A client asking the upstream itself would have downloaded the upstream's document.
+      if (fromUpstream) ctx.stats.add("directBytes", record.upstreamSize ?? n);
+    },
   });
   return response ?? errorResponse(500, `the stored document for ${doc.what} vanished`);
 }
 
-/** The outcome serveDocument expects, for a document of a private package (never upstream). */
+/**
+ * The outcome serveDocument expects, for a document of a private package (never upstream, hence
+ * no upstream digest: it saves nobody any upstream traffic).
+ */
 export function privateDocumentOutcome(
   pkg: PrivatePackage,
 ): Exclude<MetadataOutcome<unknown>, { kind: "not-found" }> {

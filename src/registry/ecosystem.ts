@@ -9,8 +9,8 @@ export interface EcosystemRegistry {
   init(): Promise<void>;
   /** Resolves when no download of this ecosystem is running (graceful shutdown). */
   idle(): Promise<void>;
-  /** Packages whose metadata is cached. */
-  packageCount(): Promise<number>;
+  /** Packages whose metadata document is cached. */
+  documentCount(): Promise<number>;
   readonly privates: PrivatePackages;
   /** The stored form of a package name as a user typed it; undefined when it is not valid. */
   canonicalName(name: string): string | undefined;

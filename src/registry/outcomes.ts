@@ -1,6 +1,6 @@
 // How every ecosystem accounts for metadata lookups and turns failures into one clear answer.
 import { isDiskFull } from "../store/blob_store.ts";
-import { UpstreamStatusError, UpstreamUnavailableError } from "../upstream/errors.ts";
+import { OfflineError, UpstreamStatusError, UpstreamUnavailableError } from "../upstream/errors.ts";
 import type { MetadataOutcome } from "../upstream/metadata_cache.ts";
 import type { EcosystemContext } from "./context.ts";
 import { errorResponse } from "./http.ts";
@@ -23,6 +23,13 @@ export function failureResponse(ctx: EcosystemContext, what: string, error: unkn
     return errorResponse(
       507,
       `${what} cannot be stored: the registry's disk is full (no space left on device)`,
+    );
+  }
+  if (error instanceof OfflineError) {
+    return errorResponse(
+      503,
+      `${what} is not cached and the registry is offline (offline: true or --offline), ` +
+        "so it does not ask the upstream",
     );
   }
   if (error instanceof UpstreamUnavailableError) {

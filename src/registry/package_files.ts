@@ -32,7 +32,11 @@ export async function servePackageFile(
   spec: PackageFileRequest,
 ): Promise<Response> {
   const headers = { "content-type": spec.contentType, "cache-control": IMMUTABLE };
-  const countServed = (n: number) => ctx.stats.add("servedBytes", n);
+  const countServed = (n: number) => {
+    ctx.stats.add("servedBytes", n);
+    // The same bytes a client would have downloaded from the upstream itself.
+    ctx.stats.add("directBytes", n);
+  };
   const cached = (await ctx.kv.get<StoredFile>(spec.recordKey)).value;
   if (cached) {
     const hit = await fileResponse(request, {
@@ -58,7 +62,7 @@ export async function servePackageFile(
     url: source.url,
     expected: source.expected,
     onStored: async (file) => {
-      await ctx.kv.set(spec.recordKey, { ...file, storedAt: Date.now() });
+      await ctx.kv.set(spec.recordKey, { ...file, storedAt: ctx.clock.now() });
       ctx.cacheLimit.touch(spec.recordKey);
       ctx.cacheLimit.afterStore();
     },

@@ -115,20 +115,10 @@ export class PrivateAdmin {
   }
 
   async #cached(types: EcosystemType[]): Promise<CachedPackageSummary[]> {
-    const out: CachedPackageSummary[] = [];
-    for (const type of types) {
-      const byName = new Map<string, CachedPackageSummary>();
-      const prefix = this.registries[type].cachedFilesPrefix;
-      for await (const entry of this.kv.list<{ size: number }>({ prefix })) {
-        const name = String(entry.key[prefix.length]);
-        const summary = byName.get(name) ?? { type, name, files: 0, bytes: 0 };
-        summary.files++;
-        summary.bytes += entry.value.size ?? 0;
-        byName.set(name, summary);
-      }
-      out.push(...[...byName.values()].sort((a, b) => a.name.localeCompare(b.name)));
-    }
-    return out;
+    const lists = await Promise.all(
+      types.map((type) => cachedPackages(this.kv, type, this.registries[type])),
+    );
+    return lists.flat();
   }
 
   async #claim(registry: EcosystemRegistry, type: EcosystemType, name: string): Promise<Response> {
@@ -198,4 +188,25 @@ export function summarize(type: EcosystemType, state: PackageState): PrivatePack
 
 function methodNotAllowed(request: Request, allow: string): Response {
   return errorResponse(405, `${request.method} is not supported here`, { allow });
+}
+
+/**
+ * The public packages with files in the cache, by name: what `vm pkg list --cached` lists and
+ * `vm pkg status` counts as "cached packages".
+ */
+export async function cachedPackages(
+  kv: Deno.Kv,
+  type: EcosystemType,
+  registry: Pick<EcosystemRegistry, "cachedFilesPrefix">,
+): Promise<CachedPackageSummary[]> {
+  const byName = new Map<string, CachedPackageSummary>();
+  const prefix = registry.cachedFilesPrefix;
+  for await (const entry of kv.list<{ size: number }>({ prefix })) {
+    const name = String(entry.key[prefix.length]);
+    const summary = byName.get(name) ?? { type, name, files: 0, bytes: 0 };
+    summary.files++;
+    summary.bytes += entry.value.size ?? 0;
+    byName.set(name, summary);
+  }
+  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
 }

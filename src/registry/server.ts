@@ -3,24 +3,27 @@
 import { dataLayout } from "../config/paths.ts";
 import { BlobStore } from "../store/blob_store.ts";
 import { CacheLimit } from "../store/cache_limit.ts";
+import { type AdjustableClock, systemClock } from "../store/clock.ts";
 import { RenderedDocuments } from "../store/rendered_documents.ts";
 import { DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../upstream/http_client.ts";
 import { VERSION } from "../version.ts";
 import { loadOrCreateToken, WriteAuth } from "./auth.ts";
 import { ecosystemContext, type SharedServices } from "./context.ts";
 import type { EcosystemRegistry } from "./ecosystem.ts";
-import { PrivateAdmin } from "./private_admin.ts";
+import { cachedPackages, type EcosystemType, PrivateAdmin } from "./private_admin.ts";
 import { errorResponse, jsonResponse } from "./http.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { NpmRegistry } from "./npm/handler.ts";
 import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX, PypiRegistry } from "./pypi/handler.ts";
 import { CargoRegistry, DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "./cargo/handler.ts";
-import { type EcosystemCounters, Stats } from "./stats.ts";
+import { type EcosystemCounters, savingRatio, Stats, sumCounters } from "./stats.ts";
 
 export const DEFAULT_PORT = 3080;
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_NPM_UPSTREAM = "https://registry.npmjs.org";
 export const DEFAULT_METADATA_TTL_SECONDS = 300;
+/** Three days: a Friday's cache still answers at once on Monday, refreshed behind the scenes. */
+export const DEFAULT_METADATA_MAX_STALE_SECONDS = 3 * 86400;
 
 export interface RegistryOptions {
   dataDir: string;
@@ -43,10 +46,19 @@ export interface RegistryOptions {
   /** Where .crate files come from, e.g. https://static.crates.io/crates */
   cargoFilesUpstream?: string;
   metadataTtlSeconds?: number;
+  /** How long past the TTL metadata is answered at once while refreshed in the background. */
+  metadataMaxStaleSeconds?: number;
+  /** Never contact an upstream; a miss answers 503. */
+  offline?: boolean;
   /** Evict least recently used public files past this many bytes; null or absent: no limit. */
   maxCacheBytes?: number | null;
   /** How recently used a file must not be to be evicted (tests shorten it). */
   evictionGraceMs?: number;
+  /**
+   * A clock tests move forward (`POST /-/test/clock`, token required) to make days pass in a
+   * running server; absent: the system clock, and the route does not exist.
+   */
+  testClock?: AdjustableClock;
   timeouts?: UpstreamTimeouts;
   logger?: Logger;
 }
@@ -58,7 +70,22 @@ export interface RegistryStatus {
   uptimeSeconds: number;
   dataDir: string;
   cache: { bytes: number; blobs: number; limit: number | null };
-  ecosystems: Record<string, EcosystemCounters & { packages: number; privatePackages: number }>;
+  /** Every ecosystem's counters summed, and the saving they add up to. */
+  totals: EcosystemCounters & { savingRatio: number | null };
+  /** The settings that decide what is served from where. */
+  freshness: { ttlSeconds: number; maxStaleSeconds: number; offline: boolean };
+  ecosystems: Record<
+    string,
+    EcosystemCounters & {
+      /** Public packages with files in the cache (what `vm pkg list --cached` lists). */
+      packages: number;
+      /** Bytes of those files. */
+      cachedBytes: number;
+      /** Cached metadata documents (packuments, project pages, index files). */
+      documents: number;
+      privatePackages: number;
+    }
+  >;
 }
 
 export interface RunningRegistry {
@@ -75,7 +102,9 @@ export interface RunningRegistry {
 }
 
 export async function startRegistry(options: RegistryOptions): Promise<RunningRegistry> {
+  checkOptions(options);
   const layout = dataLayout(options.dataDir);
+  const clock = options.testClock ?? systemClock;
   const hostname = options.hostname ?? DEFAULT_HOST;
   const log = options.logger ?? consoleLogger({ requests: false });
   await Deno.mkdir(layout.dataDir, { recursive: true });
@@ -90,9 +119,12 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     kv,
     blobs,
     options.maxCacheBytes ?? null,
+    clock,
     options.evictionGraceMs,
   );
   const startedAt = Date.now();
+  const ttlSeconds = options.metadataTtlSeconds ?? DEFAULT_METADATA_TTL_SECONDS;
+  const maxStaleSeconds = options.metadataMaxStaleSeconds ?? DEFAULT_METADATA_MAX_STALE_SECONDS;
 
   let port = options.port ?? DEFAULT_PORT;
   const shared: SharedServices = {
@@ -101,7 +133,10 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     rendered,
     stats,
     log,
-    metadataTtlMs: (options.metadataTtlSeconds ?? DEFAULT_METADATA_TTL_SECONDS) * 1000,
+    clock,
+    metadataTtlMs: ttlSeconds * 1000,
+    metadataMaxStaleMs: maxStaleSeconds * 1000,
+    offline: options.offline ?? false,
     timeouts: options.timeouts ?? DEFAULT_TIMEOUTS,
     auth,
     cacheLimit,
@@ -131,6 +166,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
 
   const status = async (): Promise<RegistryStatus> => {
     const usage = blobs.usage();
+    const totals = sumCounters(ecosystems.map(({ name }) => stats.snapshot(name)));
     return {
       version: VERSION,
       pid: Deno.pid,
@@ -138,15 +174,19 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       uptimeSeconds: Math.floor((Date.now() - startedAt) / 1000),
       dataDir: layout.dataDir,
       cache: { ...usage, limit: cacheLimit.maxBytes },
+      totals: { ...totals, savingRatio: savingRatio(totals) },
+      freshness: { ttlSeconds, maxStaleSeconds, offline: shared.offline },
       ecosystems: Object.fromEntries(
-        await Promise.all(ecosystems.map(async ({ name, registry }) => [
-          name,
-          {
+        await Promise.all(ecosystems.map(async ({ name, registry }) => {
+          const cached = await cachedPackages(kv, name as EcosystemType, registry);
+          return [name, {
             ...stats.snapshot(name),
-            packages: await registry.packageCount(),
+            packages: cached.length,
+            cachedBytes: cached.reduce((sum, each) => sum + each.bytes, 0),
+            documents: await registry.documentCount(),
             privatePackages: registry.privates.count(),
-          },
-        ])),
+          }];
+        })),
       ),
     };
   };
@@ -164,6 +204,9 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       return jsonResponse({ ok: true, version: VERSION, pid: Deno.pid });
     }
     if (pathname === "/-/status") return jsonResponse(await status());
+    if (pathname === "/-/test/clock" && options.testClock) {
+      return await advanceTestClock(request, options.testClock, auth);
+    }
     if (pathname === "/-/clients") {
       // Per source address (a VM's container IP): what `vm status` shows as a VM's hit ratio.
       const address = searchParams.get("address") ?? undefined;
@@ -265,4 +308,43 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     shutdown,
     finished: server.finished.then(() => stopping),
   };
+}
+
+/**
+ * Options come from the command line and the config file; a value of the wrong kind (a size that
+ * arrived as text) must stop the start, not quietly mean "evict everything".
+ */
+function checkOptions(options: RegistryOptions): void {
+  const limit = options.maxCacheBytes;
+  if (limit !== undefined && limit !== null && !(Number.isSafeInteger(limit) && limit > 0)) {
+    throw new TypeError(`maxCacheBytes must be a positive whole number of bytes or null: ${limit}`);
+  }
+  for (
+    const [name, value] of [
+      ["metadataTtlSeconds", options.metadataTtlSeconds],
+      ["metadataMaxStaleSeconds", options.metadataMaxStaleSeconds],
+    ] as const
+  ) {
+    if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
+      throw new TypeError(`${name} must be a number of seconds: ${value}`);
+    }
+  }
+}
+
+/** `POST /-/test/clock` `{"advanceSeconds": N}`: moves a test clock forward (token required). */
+async function advanceTestClock(
+  request: Request,
+  clock: AdjustableClock,
+  auth: WriteAuth,
+): Promise<Response> {
+  if (request.method !== "POST") return errorResponse(405, "POST /-/test/clock", { allow: "POST" });
+  const refused = auth.refusal(request);
+  if (refused) return refused;
+  const body = await request.json().catch(() => undefined);
+  const seconds = body?.advanceSeconds;
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) {
+    return errorResponse(400, 'expected {"advanceSeconds": <seconds, 0 or more>}');
+  }
+  clock.advance(seconds * 1000);
+  return jsonResponse({ offsetSeconds: clock.offsetMs / 1000 });
 }

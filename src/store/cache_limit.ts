@@ -9,6 +9,7 @@
 // Last use is kept in memory on the hot path and written to KV every few seconds, like the
 // counters; a file never touched since this process started is ordered by when it was stored.
 import type { BlobStore } from "./blob_store.ts";
+import type { Clock } from "./clock.ts";
 
 /** Where each ecosystem keeps its cached public file records: [eco, kind, name, file]. */
 export const PUBLIC_FILE_PREFIXES: Deno.KvKey[] = [
@@ -47,6 +48,7 @@ export class CacheLimit {
     private readonly blobs: BlobStore,
     /** Bytes; null means no limit. */
     readonly maxBytes: number | null,
+    private readonly clock: Clock,
     /**
      * Files used more recently than this are not evicted: a client that found the record may be
      * about to open the file (one that has it open keeps reading it anyway).
@@ -67,7 +69,7 @@ export class CacheLimit {
 
   /** A public file was served or stored. */
   touch(recordKey: Deno.KvKey): void {
-    this.#recent.set(JSON.stringify(recordKey), Date.now());
+    this.#recent.set(JSON.stringify(recordKey), this.clock.now());
   }
 
   /** After a new file entered the store: evict if the limit is passed (in the background). */
@@ -113,7 +115,7 @@ export class CacheLimit {
     for (const file of files) {
       if (this.blobs.usage().bytes <= target) break;
       if (referenced.private.has(file.sha256)) continue;
-      if (file.lastUsed > Date.now() - this.graceMs) continue;
+      if (file.lastUsed > this.clock.now() - this.graceMs) continue;
       // The record goes first: a crash between the two leaves an orphan blob, never a record
       // that points at nothing.
       await this.kv.delete(file.key);
@@ -165,6 +167,7 @@ export class CacheLimit {
   }
 
   async #sweepOrphans(referenced: Set<string>, result: EvictionResult): Promise<void> {
+    // Blob mtimes are the file system's time, not the registry clock's.
     const cutoff = Date.now() - ORPHAN_MIN_AGE_MS;
     for await (const blob of this.blobs.list()) {
       if (referenced.has(blob.sha256) || blob.mtime > cutoff) continue;

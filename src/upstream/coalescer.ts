@@ -11,6 +11,11 @@ export class Coalescer<T> {
     return promise;
   }
 
+  /** Whether an operation for `key` is in flight. */
+  has(key: string): boolean {
+    return this.#inFlight.has(key);
+  }
+
   get size(): number {
     return this.#inFlight.size;
   }

@@ -8,6 +8,14 @@ export class UpstreamUnavailableError extends Error {
   }
 }
 
+/** The registry runs offline (`offline: true`, `--offline`): it never contacts an upstream. */
+export class OfflineError extends UpstreamUnavailableError {
+  constructor(url: string) {
+    super(url, "the registry is offline (offline: true or --offline) and never contacts it");
+    this.name = "OfflineError";
+  }
+}
+
 /** The upstream answered, but not with what we asked for (404, 403, …). */
 export class UpstreamStatusError extends Error {
   constructor(readonly url: string, readonly status: number) {

@@ -2,7 +2,7 @@
 // (upstreamRequests, upstreamBytes), timeouts and error classification live in one place.
 import type { EcosystemStats } from "../registry/stats.ts";
 import { VERSION } from "../version.ts";
-import { UpstreamUnavailableError } from "./errors.ts";
+import { OfflineError, UpstreamUnavailableError } from "./errors.ts";
 
 export interface UpstreamTimeouts {
   /** How long to wait for the response headers. */
@@ -24,14 +24,25 @@ export class UpstreamClient {
   constructor(
     private readonly stats: EcosystemStats,
     private readonly timeouts: UpstreamTimeouts = DEFAULT_TIMEOUTS,
+    /** Offline: every request fails at once with OfflineError, and nothing leaves the host. */
+    readonly offline = false,
   ) {}
 
-  /** Sends one request upstream. Network failures and timeouts become UpstreamUnavailableError. */
-  async request(url: string, init: RequestInit = {}): Promise<UpstreamResponse> {
+  /**
+   * Sends one request upstream. Network failures and timeouts become UpstreamUnavailableError.
+   * `background`: no client waits for it (counted apart, as backgroundRequests).
+   */
+  async request(
+    url: string,
+    init: RequestInit = {},
+    { background = false } = {},
+  ): Promise<UpstreamResponse> {
+    if (this.offline) throw new OfflineError(url);
     const controller = new AbortController();
     const headers = new Headers(init.headers);
     if (!headers.has("user-agent")) headers.set("user-agent", `vm-pkg/${VERSION}`);
     this.stats.add("upstreamRequests");
+    if (background) this.stats.add("backgroundRequests");
     const headerTimer = setTimeout(() => controller.abort("timeout"), this.timeouts.headersMs);
     let response: Response;
     try {

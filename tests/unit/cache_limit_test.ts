@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { BlobStore } from "../../src/store/blob_store.ts";
 import { CacheLimit } from "../../src/store/cache_limit.ts";
+import { systemClock } from "../../src/store/clock.ts";
 
 async function withStore(fn: (kv: Deno.Kv, blobs: BlobStore) => Promise<void>) {
   const dir = await Deno.makeTempDir();
@@ -40,7 +41,7 @@ Deno.test("past the limit the least recently used public files go; private ones 
       size: privateBytes.byteLength,
       version: "1.0.0",
     });
-    const limit = new CacheLimit(kv, blobs, 35 * 1024, 0);
+    const limit = new CacheLimit(kv, blobs, 35 * 1024, systemClock, 0);
     limit.touch(used.key); // served just now: the most recently used
     const result = await limit.enforce();
     assert.equal(result.evictedFiles, 2);
@@ -66,7 +67,7 @@ Deno.test("gc removes old blobs nothing refers to, and nothing else", async () =
     const anHourAgo = new Date(Date.now() - 3600_000);
     await Deno.utime(blobs.pathOf(orphan), anHourAgo, anHourAgo);
     await Deno.utime(blobs.pathOf(kept.sha256), anHourAgo, anHourAgo);
-    const limit = new CacheLimit(kv, blobs, null);
+    const limit = new CacheLimit(kv, blobs, null, systemClock);
     const result = await limit.gc();
     assert.equal(result.orphanBlobs, 1);
     assert.equal(result.evictedFiles, 0, "no limit: nothing evicted");

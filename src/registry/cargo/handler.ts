@@ -88,11 +88,11 @@ export class CargoRegistry implements EcosystemRegistry {
   }
 
   idle(): Promise<void> {
-    return this.ctx.downloads.idle();
+    return this.ctx.idle();
   }
 
-  /** Packages whose metadata is cached. */
-  packageCount(): Promise<number> {
+  /** Packages whose metadata document is cached. */
+  documentCount(): Promise<number> {
     return this.ctx.countRecords(["cargo", "index"]);
   }
 

@@ -118,11 +118,11 @@ export class NpmRegistry implements EcosystemRegistry {
 
   /** Resolves when no download of this ecosystem is running (graceful shutdown). */
   idle(): Promise<void> {
-    return this.ctx.downloads.idle();
+    return this.ctx.idle();
   }
 
-  /** Packages whose metadata is cached. */
-  packageCount(): Promise<number> {
+  /** Packages whose metadata document is cached. */
+  documentCount(): Promise<number> {
     return this.ctx.countRecords(["npm", "packument"]);
   }
 
@@ -243,6 +243,7 @@ export class NpmRegistry implements EcosystemRegistry {
     if (!manifest) return errorResponse(404, `version ${versionOrTag} of ${name} not found`);
     const body = JSON.stringify(manifest);
     this.ctx.stats.add("servedBytes", body.length);
+    if (!source.isPrivate) this.ctx.stats.add("directBytes", body.length);
     return jsonResponse(manifest);
   }
 

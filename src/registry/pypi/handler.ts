@@ -124,11 +124,11 @@ export class PypiRegistry implements EcosystemRegistry {
 
   /** Resolves when no download of this ecosystem is running (graceful shutdown). */
   idle(): Promise<void> {
-    return this.ctx.downloads.idle();
+    return this.ctx.idle();
   }
 
-  /** Packages whose metadata is cached. */
-  packageCount(): Promise<number> {
+  /** Packages whose metadata document is cached. */
+  documentCount(): Promise<number> {
     return this.ctx.countRecords(["pypi", "project"]);
   }
 
