@@ -74,6 +74,8 @@ export interface RegistryStatus {
   totals: EcosystemCounters & { savingRatio: number | null };
   /** The settings that decide what is served from where. */
   freshness: { ttlSeconds: number; maxStaleSeconds: number; offline: boolean };
+  /** Where each ecosystem's documents and files come from. */
+  upstreams: Record<string, string>;
   ecosystems: Record<
     string,
     EcosystemCounters & {
@@ -144,16 +146,21 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
     },
   };
-  const npm = new NpmRegistry(ecosystemContext(shared, "npm"), {
-    upstream: options.npmUpstream ?? DEFAULT_NPM_UPSTREAM,
-  });
+  const upstreams = {
+    npm: options.npmUpstream ?? DEFAULT_NPM_UPSTREAM,
+    pypi: options.pypiUpstream ?? DEFAULT_PYPI_INDEX,
+    pypiFiles: options.pypiFilesUpstream ?? DEFAULT_PYPI_FILES,
+    cargo: options.cargoUpstream ?? DEFAULT_CARGO_INDEX,
+    cargoFiles: options.cargoFilesUpstream ?? DEFAULT_CARGO_FILES,
+  };
+  const npm = new NpmRegistry(ecosystemContext(shared, "npm"), { upstream: upstreams.npm });
   const pypi = new PypiRegistry(ecosystemContext(shared, "pypi"), {
-    indexUpstream: options.pypiUpstream ?? DEFAULT_PYPI_INDEX,
-    filesUpstream: options.pypiFilesUpstream ?? DEFAULT_PYPI_FILES,
+    indexUpstream: upstreams.pypi,
+    filesUpstream: upstreams.pypiFiles,
   });
   const cargo = new CargoRegistry(ecosystemContext(shared, "cargo"), {
-    indexUpstream: options.cargoUpstream ?? DEFAULT_CARGO_INDEX,
-    filesUpstream: options.cargoFilesUpstream ?? DEFAULT_CARGO_FILES,
+    indexUpstream: upstreams.cargo,
+    filesUpstream: upstreams.cargoFiles,
   });
   const ecosystems: { name: string; prefix: string; registry: EcosystemRegistry }[] = [
     { name: "npm", prefix: NpmRegistry.prefix, registry: npm },
@@ -176,6 +183,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       cache: { ...usage, limit: cacheLimit.maxBytes },
       totals: { ...totals, savingRatio: savingRatio(totals) },
       freshness: { ttlSeconds, maxStaleSeconds, offline: shared.offline },
+      upstreams,
       ecosystems: Object.fromEntries(
         await Promise.all(ecosystems.map(async ({ name, registry }) => {
           const cached = await cachedPackages(kv, name as EcosystemType, registry);
