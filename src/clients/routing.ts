@@ -30,31 +30,80 @@ function isLoopback(baseUrl: string): boolean {
 
 /** The environment one client needs to install through the registry at `baseUrl`. */
 export function clientEnv(client: string, baseUrl: string): Record<string, string> {
-  const npm = npmRegistryUrl(baseUrl);
-  const pypi = pypiIndexUrl(baseUrl);
-  const host = new URL(baseUrl).hostname;
+  return envFor(client, {
+    npm: npmRegistryUrl(baseUrl),
+    pypi: pypiIndexUrl(baseUrl),
+    // pip allows plain http without trusted-host only for loopback; yarn berry never does.
+    pipTrustedHost: isLoopback(baseUrl) ? undefined : new URL(baseUrl).hostname,
+    yarnHttpHost: new URL(baseUrl).hostname,
+  });
+}
+
+/** The public registries, where clients go when no registry is in the way. */
+export const PUBLIC_REGISTRIES = {
+  npm: "https://registry.npmjs.org/",
+  pypi: "https://pypi.org/simple/",
+  cargo: "sparse+https://index.crates.io/",
+} as const;
+
+/**
+ * The environment that sends one client to the public registries, overriding user-level
+ * configuration that names the registry (VMs fall back to this when the host registry is down).
+ */
+export function publicClientEnv(client: string): Record<string, string> {
+  return envFor(client, { npm: PUBLIC_REGISTRIES.npm, pypi: PUBLIC_REGISTRIES.pypi });
+}
+
+/**
+ * cargo's `--config` arguments that send crates.io to index.crates.io even when a config file
+ * replaces it with the registry. A replacement cannot be removed, only replaced again, and a source
+ * at index.crates.io is refused while crates.io itself is that sparse index ("defines source
+ * registry `crates-io`, but that source is already defined"); with crates.io's documented
+ * `protocol = "git"` its identity is the git index, so the sparse index may replace it. Lockfiles
+ * are unaffected: a replaced crates.io is recorded as crates.io (checked with cargo 1.96).
+ */
+export function publicCargoConfigArgs(): string[] {
+  return [
+    "--config",
+    'registries.crates-io.protocol="git"',
+    "--config",
+    'source.crates-io.replace-with="public-crates-io"',
+    "--config",
+    `source.public-crates-io.registry="${PUBLIC_REGISTRIES.cargo}"`,
+  ];
+}
+
+interface Indexes {
+  npm: string;
+  pypi: string;
+  /** The host pip must be told to trust (plain http beyond loopback). */
+  pipTrustedHost?: string;
+  /** The host yarn berry must be told to allow plain http from. */
+  yarnHttpHost?: string;
+}
+
+function envFor(client: string, indexes: Indexes): Record<string, string> {
   switch (client) {
     case "npm":
     case "pnpm":
     case "npx":
-      return { npm_config_registry: npm };
+      return { npm_config_registry: indexes.npm };
     case "yarn":
       // Classic yarn reads npm_config_registry; berry reads its own and refuses plain http
       // unless the host is allowed.
       return {
-        npm_config_registry: npm,
-        YARN_NPM_REGISTRY_SERVER: npm,
-        YARN_UNSAFE_HTTP_WHITELIST: host,
+        npm_config_registry: indexes.npm,
+        YARN_NPM_REGISTRY_SERVER: indexes.npm,
+        ...(indexes.yarnHttpHost ? { YARN_UNSAFE_HTTP_WHITELIST: indexes.yarnHttpHost } : {}),
       };
     case "pip":
     case "pip3":
-      // pip allows plain http without trusted-host only for loopback.
-      return isLoopback(baseUrl)
-        ? { PIP_INDEX_URL: pypi }
-        : { PIP_INDEX_URL: pypi, PIP_TRUSTED_HOST: host };
+      return indexes.pipTrustedHost
+        ? { PIP_INDEX_URL: indexes.pypi, PIP_TRUSTED_HOST: indexes.pipTrustedHost }
+        : { PIP_INDEX_URL: indexes.pypi };
     case "uv":
     case "uvx":
-      return { UV_DEFAULT_INDEX: pypi };
+      return { UV_DEFAULT_INDEX: indexes.pypi };
     default:
       return {};
   }
