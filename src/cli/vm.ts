@@ -14,6 +14,7 @@ import {
 } from "../vm/docker_provider.ts";
 import { dockerInteractive } from "../vm/docker_cli.ts";
 import { provision } from "../vm/provision.ts";
+import { homeOf, type VmUser, vmUser, workspaceUser } from "../vm/vm_user.ts";
 import {
   type RegistryHealth,
   registryHealth,
@@ -69,11 +70,12 @@ export function vmCommands(): CommandUnknownOpts[] {
         return;
       }
       const registry = config.packageRegistry ? await registryForCreate(options.yes) : undefined;
+      const user = await workspaceUser(config);
       log(`vm: creating ${name} from ${config.image}`);
-      await createContainer(config, { registryPort: registry?.port });
+      await createContainer(config, { registryPort: registry?.port, user });
       try {
         await startContainer(name);
-        await provision(config, name, { registryPort: registry?.port, log });
+        await provision(config, name, user, { registryPort: registry?.port, log });
       } catch (error) {
         log(
           `vm: ${name} was created but not fully set up; vm provision retries, vm destroy removes it`,
@@ -97,7 +99,10 @@ export function vmCommands(): CommandUnknownOpts[] {
       const vm = await existingVm(config);
       if (vm.state !== "running") await startContainer(vm.container);
       const registry = config.packageRegistry ? await registryForCreate(options.yes) : undefined;
-      await provision(config, vm.container, { registryPort: registry?.port, log });
+      await provision(config, vm.container, userOf(vm), {
+        registryPort: registry?.port,
+        log,
+      });
       console.log(`provisioned ${vm.container}`);
     });
 
@@ -232,6 +237,14 @@ export function vmCommands(): CommandUnknownOpts[] {
   return [create, start, stop, restart, destroy, ssh, exec, logs, list, status, provisionCommand];
 }
 
+/** The VM user of an existing VM, from its labels. */
+function userOf(vm: VmInfo): VmUser {
+  if (vm.ids) return vmUser(vm.user, vm.ids.uid, vm.ids.gid);
+  // Created before the ids label, by a version that gave the VM user the host user's uid (a
+  // fresh one for root): the account exists already, so only its name and home matter.
+  return vmUser(vm.user, Deno.uid() || 1000, Deno.gid() || 1000);
+}
+
 /** The registry a new VM installs through: the running one, or one started now (asking first). */
 async function registryForCreate(yes: boolean | undefined): Promise<ServerRecord | undefined> {
   const running = await runningRegistry();
@@ -263,7 +276,10 @@ async function runInVm(config: VmConfig, command: string[]): Promise<void> {
     "exec",
     ...tty,
     "--user",
-    config.user,
+    vm.user,
+    // Docker takes HOME from the first account with the user's uid, which may not be this one.
+    "--env",
+    `HOME=${homeOf(vm.user)}`,
     "--workdir",
     "/workspace",
     vm.container,

@@ -2,7 +2,9 @@
 // registry — written into the VM user's home at provisioning, so they hold for every shell,
 // script and IDE in the VM, not only one shell's environment. Only the registry is configured:
 // no public index beside it (pip's extra-index-url would merge indexes and invite dependency
-// confusion), so inside a VM everything comes through the registry.
+// confusion), so inside a VM everything comes through the registry. When the registry does not
+// answer, the VM's client wrappers (src/vm/client_wrappers.ts) override these files with the
+// public registries for that one command.
 import { cargoConfigToml } from "../registry/cargo/client_config.ts";
 import { npmRegistryUrl, pypiIndexUrl } from "./routing.ts";
 

@@ -4,6 +4,7 @@
 // what is gone: all succeed with a note).
 import type { VmConfig } from "./config.ts";
 import { docker, dockerOk } from "./docker_cli.ts";
+import { formatIds, parseIds, type VmUser } from "./vm_user.ts";
 
 export const LABELS = {
   managed: "dev.vm.managed",
@@ -11,6 +12,8 @@ export const LABELS = {
   config: "dev.vm.config",
   registry: "dev.vm.registry",
   user: "dev.vm.user",
+  /** The VM user's "uid:gid" (the workspace owner's on the host). */
+  ids: "dev.vm.ids",
 } as const;
 
 export interface VmInfo {
@@ -18,6 +21,8 @@ export interface VmInfo {
   project: string;
   configPath: string;
   user: string;
+  /** The VM user's uid and gid, when the container records them. */
+  ids?: { uid: number; gid: number };
   /** Docker's state: created, running, paused, restarting, exited, dead. */
   state: string;
   image: string;
@@ -55,6 +60,7 @@ export async function listVms(): Promise<VmInfo[]> {
 export interface CreateOptions {
   /** The port of the host registry, when the VM installs through it. */
   registryPort?: number;
+  user: VmUser;
 }
 
 export async function createContainer(config: VmConfig, options: CreateOptions): Promise<void> {
@@ -72,7 +78,9 @@ export async function createContainer(config: VmConfig, options: CreateOptions):
     "--label",
     `${LABELS.config}=${config.path}`,
     "--label",
-    `${LABELS.user}=${config.user}`,
+    `${LABELS.user}=${options.user.name}`,
+    "--label",
+    `${LABELS.ids}=${formatIds(options.user)}`,
     "--label",
     `${LABELS.registry}=${options.registryPort !== undefined}`,
     "--volume",
@@ -127,6 +135,7 @@ function toInfo(data: any): VmInfo {
     user: labels[LABELS.user] ?? "root",
     state: data.State?.Status ?? "unknown",
     image: data.Config?.Image ?? "",
+    ids: parseIds(labels[LABELS.ids]),
     registry: labels[LABELS.registry] === "true",
     addresses: Object.values(networks).map((n) => n.IPAddress ?? "").filter(Boolean),
   };

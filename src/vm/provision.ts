@@ -1,12 +1,15 @@
-// Setting a VM up after its container is created: the VM user (with the host user's uid, so
-// files in /workspace keep their owner), the package clients' user-level configuration pointing
-// at the host registry, and the packages vm.yaml lists, installed through it. Runs as shell
-// scripts inside the container; every value that reaches a script is validated by vm.yaml's
-// parser or passed base64-encoded, never spliced into shell code raw.
+// Setting a VM up after its container is created: the VM user (the workspace owner's uid, see
+// vm_user.ts), the package clients' user-level configuration pointing at the host registry with
+// wrappers that fall back to the public registries when it does not answer (client_wrappers.ts),
+// a Python venv for `pip install`, and the packages vm.yaml lists, installed through the registry.
+// Runs as shell scripts inside the container; every value that reaches a script is validated by
+// vm.yaml's parser or passed base64-encoded, never spliced into shell code raw.
 import { CliError } from "../cli/errors.ts";
 import { userConfigFiles } from "../clients/user_config.ts";
+import { installScript, PROFILE_SCRIPT } from "./client_wrappers.ts";
 import type { VmConfig } from "./config.ts";
 import { docker } from "./docker_cli.ts";
+import type { VmUser } from "./vm_user.ts";
 
 /** The base URL a VM uses for the host registry. */
 export function registryUrlForVm(port: number): string {
@@ -23,51 +26,59 @@ export interface ProvisionOptions {
 export async function provision(
   config: VmConfig,
   container: string,
+  user: VmUser,
   options: ProvisionOptions,
 ): Promise<void> {
-  options.log(`vm: setting up user ${config.user}`);
-  await runScript(
-    container,
-    "root",
-    createUserScript(config.user),
-    "creating the VM user",
-    options,
-  );
-  const home = `/home/${config.user}`;
-  if (options.registryPort !== undefined) {
-    const url = registryUrlForVm(options.registryPort);
-    options.log(`vm: routing npm, pnpm, yarn, pip, uv and cargo through ${url}`);
+  const asRoot = { name: "root", home: "/root" };
+  options.log(`vm: setting up user ${user.name} (uid ${user.uid})`);
+  await runScript(container, asRoot, createUserScript(user), "creating the VM user", options);
+  const url = options.registryPort === undefined
+    ? undefined
+    : registryUrlForVm(options.registryPort);
+  if (url) {
+    options.log(
+      `vm: routing npm, pnpm, yarn, pip, uv and cargo through ${url} ` +
+        "(the public registries when it does not answer)",
+    );
     await runScript(
       container,
-      config.user,
-      writeFilesScript(home, userConfigFiles(url)),
+      user,
+      writeFilesScript(user.home, userConfigFiles(url)),
       "writing the package clients' configuration",
       options,
     );
   }
-  await runScript(container, config.user, pathScript(home), "setting up PATH", options);
+  await runScript(container, asRoot, installScript(url), "installing the client wrappers", options);
+  options.log("vm: PATH and the Python venv ~/.venv (pip install goes there)");
+  await runScript(
+    container,
+    user,
+    pathScript(user.home) + venvScript(),
+    "setting up PATH and the Python venv",
+    options,
+  );
   for (const step of installSteps(config)) {
     options.log(`vm: ${step.what}`);
-    await runScript(container, config.user, step.script, step.what, options);
+    await runScript(container, user, step.script, step.what, options);
   }
 }
 
-function createUserScript(user: string): string {
-  const uid = Deno.uid() ?? 1000;
-  const gid = Deno.gid() ?? 1000;
-  // Host root (uid 0) cannot be reused inside; the VM user then gets the next free id.
+/**
+ * Creates the VM user with the workspace owner's uid and gid. An id some account or group of the
+ * image already has is shared (-o), never replaced by a fresh one: a fresh uid could not write
+ * /workspace. Root needs nothing.
+ */
+function createUserScript(user: VmUser): string {
+  if (user.uid === 0) return "true\n";
+  const { name, uid, gid, home } = user;
   return `set -e
-if ! id -u ${user} >/dev/null 2>&1; then
-  if [ ${uid} -ne 0 ] && ! getent group ${gid} >/dev/null; then groupadd -g ${gid} ${user}; fi
-  if [ ${uid} -ne 0 ] && ! getent passwd ${uid} >/dev/null; then
-    useradd -m -s /bin/bash -u ${uid} -g ${gid} ${user}
-  else
-    useradd -m -s /bin/bash -U ${user}
-  fi
+if ! id -u ${name} >/dev/null 2>&1; then
+  getent group ${gid} >/dev/null || groupadd -g ${gid} ${name}
+  useradd -o -m -d ${home} -s /bin/bash -u ${uid} -g ${gid} ${name}
 fi
 if [ -d /etc/sudoers.d ]; then
-  echo "${user} ALL=(ALL) NOPASSWD:ALL" > /etc/sudoers.d/vm-${user}
-  chmod 0440 /etc/sudoers.d/vm-${user}
+  echo "${name} ALL=(ALL) NOPASSWD:ALL" > /etc/sudoers.d/vm-${name}
+  chmod 0440 /etc/sudoers.d/vm-${name}
 fi
 `;
 }
@@ -86,13 +97,31 @@ function writeFilesScript(home: string, files: Record<string, string>): string {
   return lines.join("\n") + "\n";
 }
 
+/** Login shells (~/.profile) and interactive ones (~/.bashrc) read the PATH of profile.sh. */
 function pathScript(home: string): string {
-  const line = 'export PATH="$HOME/.local/bin:$HOME/.cargo/bin:$PATH"';
+  const line = `if [ -r ${PROFILE_SCRIPT} ]; then . ${PROFILE_SCRIPT}; fi`;
   return `set -e
 for file in ${home}/.profile ${home}/.bashrc; do
   touch "$file"
   grep -qF '${line}' "$file" || echo '${line}' >> "$file"
 done
+`;
+}
+
+/**
+ * Debian's Python is externally managed (PEP 668): `pip install` refuses, even with --user. A
+ * venv of the user's own, first on PATH after the wrappers, takes the installs; its pip reads the
+ * user's pip.conf, so it installs through the registry. It sees the system's packages
+ * (--system-site-packages), so Python libraries installed with apt still import. As root, pip's
+ * warning about running as root is silenced for this venv only: root is the VM user here.
+ */
+function venvScript(): string {
+  return `if [ ! -x "$HOME/.venv/bin/python3" ]; then
+  python3 -m venv --system-site-packages "$HOME/.venv"
+fi
+if [ "$(id -u)" = 0 ] && [ ! -e "$HOME/.venv/pip.conf" ]; then
+  printf '[install]\nroot-user-action = ignore\n' > "$HOME/.venv/pip.conf"
+fi
 `;
 }
 
@@ -116,10 +145,8 @@ npm install --global --prefix "$HOME/.local" --no-audit --no-fund ${words(config
   if (config.pipPackages.length > 0) {
     steps.push({
       what: `installing pip packages: ${config.pipPackages.join(" ")}`,
-      // Debian marks its Python externally managed (PEP 668); --user installs stay in $HOME.
       script: `set -e
-python3 -m pip install --user --break-system-packages --disable-pip-version-check \\
-  ${words(config.pipPackages)}
+"$HOME/.venv/bin/python3" -m pip install --disable-pip-version-check ${words(config.pipPackages)}
 `,
     });
   }
@@ -153,15 +180,28 @@ cd "$dir" && cargo fetch
   return steps;
 }
 
+/** Runs a script as `user` (its HOME set: see vm_user.ts) and logs its output. */
 async function runScript(
   container: string,
-  user: string,
+  user: { name: string; home: string },
   script: string,
   what: string,
   options: ProvisionOptions,
 ): Promise<void> {
   const result = await docker(
-    ["exec", "-i", "--user", user, "--workdir", "/", container, "bash", "-s"],
+    [
+      "exec",
+      "-i",
+      "--user",
+      user.name,
+      "--env",
+      `HOME=${user.home}`,
+      "--workdir",
+      "/",
+      container,
+      "bash",
+      "-s",
+    ],
     { stdin: script },
   );
   for (const line of `${result.stdout}${result.stderr}`.split("\n")) {

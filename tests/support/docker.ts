@@ -7,6 +7,10 @@
 // installs and starts Docker, builds the image and sets VM_REQUIRE_DOCKER=1: there a Docker test
 // must fail, not skip, when Docker is unusable (see dockerRequired()).
 
+import { selfCommand } from "../../src/daemon/self_command.ts";
+import type { RegistryStatus } from "../../src/registry/server.ts";
+import { runProcess } from "./process.ts";
+
 export const BASE_IMAGE = "vm-base:bookworm";
 
 /** The label every container, network and volume a test creates carries: `vm.test=<id>`. */
@@ -226,4 +230,64 @@ export async function removeTestObjects(testId: string): Promise<void> {
   if (problems.length > 0) {
     throw new Error(`cleaning up Docker objects of ${testId}:\n${problems.join("\n")}`);
   }
+}
+
+/**
+ * Creates a plain bridge network labelled `vm.test=<testId>`: unlike an `--internal` one, its
+ * containers reach the outside (e.g. the public registries when a VM falls back to them).
+ */
+export async function createNetwork(name: string, testId: string): Promise<void> {
+  await dockerOk(
+    ["network", "create", "--driver", "bridge", ...testLabelArgs(testId), name],
+    `creating the network ${name}`,
+  );
+}
+
+/** Where Debian's update-ca-certificates picks up extra authorities, on the host and in a VM. */
+const EXTRA_CA_DIR = "/usr/local/share/ca-certificates";
+
+/**
+ * Makes a container trust the extra certificate authorities this host trusts (the ones in
+ * /usr/local/share/ca-certificates, e.g. of a TLS-inspecting proxy between this machine and the
+ * public registries), so what works from the host over https works from the container. A host
+ * without extra authorities changes nothing. Returns how many certificates were added.
+ */
+export async function trustHostCertificates(container: string): Promise<number> {
+  const certificates: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(EXTRA_CA_DIR)) {
+      if (entry.isFile && entry.name.endsWith(".crt")) certificates.push(entry.name);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (certificates.length === 0) return 0;
+  for (const name of certificates) {
+    await dockerOk(
+      ["cp", `${EXTRA_CA_DIR}/${name}`, `${container}:${EXTRA_CA_DIR}/${name}`],
+      `copying ${name} into ${container}`,
+    );
+  }
+  await dockerOk(
+    ["exec", "--user", "root", container, "update-ca-certificates"],
+    `updating the certificates of ${container}`,
+  );
+  return certificates.length;
+}
+
+/** The `vm` CLI as a user runs it, from a project directory, with the registry's dirs in `env`. */
+export function vmCli(env: Record<string, string>) {
+  return async (cwd: string, args: string[]) => {
+    const { command, args: full } = selfCommand(args);
+    const started = performance.now();
+    const result = await runProcess(command, full, { cwd, env });
+    return { ...result, ms: Math.round(performance.now() - started) };
+  };
+}
+
+/** The counters of the registry `vm` started with this data dir (its server record says where). */
+export async function registryStatus(dataDir: string): Promise<RegistryStatus> {
+  const record = JSON.parse(await Deno.readTextFile(`${dataDir}/server.json`));
+  const response = await fetch(`${record.url}/-/status`);
+  return await response.json();
 }
