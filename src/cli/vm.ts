@@ -3,6 +3,7 @@
 import { Command as CommandClass, type CommandUnknownOpts } from "@commander-js/extra-typings";
 import { findVmConfig, loadVmConfig, VM_CONFIG_FILE, type VmConfig } from "../vm/config.ts";
 import {
+  configDigest,
   containerName,
   createContainer,
   inspectVm,
@@ -13,7 +14,7 @@ import {
   type VmInfo,
 } from "../vm/docker_provider.ts";
 import { dockerInteractive } from "../vm/docker_cli.ts";
-import { provision } from "../vm/provision.ts";
+import { isProvisioned, provision } from "../vm/provision.ts";
 import { homeOf, type VmUser, vmUser, workspaceUser } from "../vm/vm_user.ts";
 import {
   type RegistryHealth,
@@ -64,9 +65,16 @@ export function vmCommands(): CommandUnknownOpts[] {
     .action(async (options) => {
       const config = await projectConfig(options.file);
       const name = containerName(config);
-      const existing = await inspectVm(name);
+      let existing = await inspectVm(name);
+      if (existing && !existing.everStarted && existing.state === "created") {
+        // It never ran (a failed create of an earlier version): nothing in it is worth keeping,
+        // and made anew it follows vm.yaml as it is now.
+        log(`vm: ${name} never started; creating it again`);
+        await removeContainer(name);
+        existing = undefined;
+      }
       if (existing) {
-        console.log(`${name} already exists (${existing.state}); vm start / vm ssh`);
+        await finishExisting(config, existing, options.yes);
         return;
       }
       const registry = config.packageRegistry ? await registryForCreate(options.yes) : undefined;
@@ -75,19 +83,19 @@ export function vmCommands(): CommandUnknownOpts[] {
       await createContainer(config, { registryPort: registry?.port, user });
       try {
         await startContainer(name);
-        await provision(config, name, user, { registryPort: registry?.port, log });
       } catch (error) {
-        log(
-          `vm: ${name} was created but not fully set up; vm provision retries, vm destroy removes it`,
-        );
+        // A container that cannot start keeps nothing: removed, the next `vm create` starts over
+        // from the fixed vm.yaml instead of finding a VM that exists but can never run.
+        await removeContainer(name).catch(() => {});
+        if (error instanceof CliError) {
+          throw new CliError(
+            `${error.message}; the container was removed: fix ${config.path} and run vm create again`,
+          );
+        }
         throw error;
       }
-      console.log(
-        `created ${name}${
-          registry ? `, installing through the registry on port ${registry.port}` : ""
-        }`,
-      );
-      console.log("  enter it: vm ssh    run a command: vm exec -- CMD");
+      await provisionOrExplain(config, name, user, registry);
+      printCreated(name, registry);
     });
 
   const provisionCommand = new CommandClass("provision")
@@ -97,7 +105,7 @@ export function vmCommands(): CommandUnknownOpts[] {
     .action(async (options) => {
       const config = await projectConfig(options.file);
       const vm = await existingVm(config);
-      if (vm.state !== "running") await startContainer(vm.container);
+      if (vm.state !== "running") await startExisting(vm);
       const registry = config.packageRegistry ? await registryForCreate(options.yes) : undefined;
       await provision(config, vm.container, userOf(vm), {
         registryPort: registry?.port,
@@ -110,12 +118,14 @@ export function vmCommands(): CommandUnknownOpts[] {
     .description("start the project's VM")
     .option("-f, --file <path>", FILE_HELP)
     .action(async (options) => {
-      const vm = await existingVm(await projectConfig(options.file));
+      const config = await projectConfig(options.file);
+      const vm = await existingVm(config);
+      noteChangedConfig(config, vm);
       if (vm.state === "running") {
         console.log(`${vm.container} is already running`);
         return;
       }
-      await startContainer(vm.container);
+      await startExisting(vm);
       console.log(`started ${vm.container}`);
       if (vm.registry && !await runningRegistry()) {
         log("vm: the package registry is not running; installs in the VM fail until: vm pkg start");
@@ -141,7 +151,7 @@ export function vmCommands(): CommandUnknownOpts[] {
     .action(async (options) => {
       const vm = await existingVm(await projectConfig(options.file));
       if (vm.state === "running") await stopContainer(vm.container);
-      await startContainer(vm.container);
+      await startExisting(vm);
       console.log(`restarted ${vm.container}`);
     });
 
@@ -235,6 +245,73 @@ export function vmCommands(): CommandUnknownOpts[] {
     });
 
   return [create, start, stop, restart, destroy, ssh, exec, logs, list, status, provisionCommand];
+}
+
+/**
+ * `vm create` of a VM that exists: started if it is not running (a VM that cannot start is an
+ * error naming the way out, never "already exists"), and set up if its provisioning never
+ * finished.
+ */
+async function finishExisting(config: VmConfig, vm: VmInfo, yes: boolean | undefined) {
+  noteChangedConfig(config, vm);
+  if (vm.state !== "running") {
+    log(`vm: ${vm.container} exists (${vm.state}); starting it`);
+    await startExisting(vm);
+  }
+  if (await isProvisioned(vm.container)) {
+    console.log(`${vm.container} already exists and runs; vm ssh / vm exec -- CMD`);
+    return;
+  }
+  log(`vm: ${vm.container} was not fully set up; setting it up now`);
+  const registry = config.packageRegistry ? await registryForCreate(yes) : undefined;
+  await provisionOrExplain(config, vm.container, userOf(vm), registry);
+  printCreated(vm.container, registry);
+}
+
+async function provisionOrExplain(
+  config: VmConfig,
+  container: string,
+  user: VmUser,
+  registry: ServerRecord | undefined,
+): Promise<void> {
+  try {
+    await provision(config, container, user, { registryPort: registry?.port, log });
+  } catch (error) {
+    log(
+      `vm: ${container} was created but not fully set up; vm create finishes it, ` +
+        "vm destroy removes it",
+    );
+    throw error;
+  }
+}
+
+function printCreated(container: string, registry: ServerRecord | undefined): void {
+  console.log(
+    `created ${container}${
+      registry ? `, installing through the registry on port ${registry.port}` : ""
+    }`,
+  );
+  console.log("  enter it: vm ssh    run a command: vm exec -- CMD");
+}
+
+/** Starts an existing VM; one that cannot start is an error saying how to make it anew. */
+async function startExisting(vm: VmInfo): Promise<void> {
+  try {
+    await startContainer(vm.container);
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    throw new CliError(`${error.message}; recreate it: vm destroy --force && vm create`);
+  }
+}
+
+/** Says when vm.yaml no longer describes the container (only recreating applies it). */
+function noteChangedConfig(config: VmConfig, vm: VmInfo): void {
+  if (vm.digest && vm.digest !== configDigest(config)) {
+    log(
+      `vm: ${config.path} changed since ${vm.container} was created; ` +
+        "to apply it: vm destroy --force && vm create",
+    );
+  }
 }
 
 /** The VM user of an existing VM, from its labels. */

@@ -49,14 +49,24 @@ export async function docker(
   return result;
 }
 
-/** Like docker(), but a failure is a CliError with Docker's own last line. */
+/** Like docker(), but a failure is a CliError with Docker's own reason. */
 export async function dockerOk(args: string[], what: string, options: { stdin?: string } = {}) {
   const result = await docker(args, options);
   if (result.code !== 0) {
-    const reason = result.stderr.trim().split("\n").pop() || `exit ${result.code}`;
-    throw new CliError(`${what} failed: ${reason}`);
+    throw new CliError(`${what} failed: ${dockerReason(result.stderr) || `exit ${result.code}`}`);
   }
   return result;
+}
+
+/**
+ * Docker's reason for a failure: its first error line, without the "Error response from daemon:"
+ * prefix. The last line is only a summary (`docker start` ends with "Error: failed to start
+ * containers: NAME" after "Error response from daemon: network X not found").
+ */
+export function dockerReason(stderr: string): string {
+  const lines = stderr.split("\n").map((line) => line.trim()).filter(Boolean);
+  const first = lines.find((line) => /^Error\b/i.test(line)) ?? lines[0] ?? "";
+  return first.replace(/^Error response from daemon:\s*/i, "").replace(/^Error:\s*/i, "");
 }
 
 /** Runs docker with this terminal's stdio (ssh, exec, logs -f); returns its exit status. */

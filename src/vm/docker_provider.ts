@@ -2,6 +2,7 @@
 // named `vm-<project>`, labelled with its project and vm.yaml so every command finds it again;
 // each operation is safe to repeat (creating what exists, stopping what is stopped, removing
 // what is gone: all succeed with a note).
+import { createHash } from "node:crypto";
 import type { VmConfig } from "./config.ts";
 import { docker, dockerOk } from "./docker_cli.ts";
 import { formatIds, parseIds, type VmUser } from "./vm_user.ts";
@@ -14,6 +15,8 @@ export const LABELS = {
   user: "dev.vm.user",
   /** The VM user's "uid:gid" (the workspace owner's on the host). */
   ids: "dev.vm.ids",
+  /** configDigest() of the vm.yaml the container was created from. */
+  digest: "dev.vm.digest",
 } as const;
 
 export interface VmInfo {
@@ -30,6 +33,10 @@ export interface VmInfo {
   registry: boolean;
   /** Its IP on each network it is attached to. */
   addresses: string[];
+  /** Whether it has ever run: a container whose first start failed has not. */
+  everStarted: boolean;
+  /** configDigest() of the vm.yaml it was created from (absent on older VMs). */
+  digest?: string;
 }
 
 export function containerName(config: VmConfig): string {
@@ -57,6 +64,24 @@ export async function listVms(): Promise<VmInfo[]> {
     .sort((a, b) => a.container.localeCompare(b.container));
 }
 
+/**
+ * A digest of what a container is made from (everything in vm.yaml but the package lists, which
+ * `vm provision` applies to a VM as it is): when it differs, only recreating the VM applies it.
+ */
+export function configDigest(config: VmConfig): string {
+  const made = {
+    name: config.name,
+    image: config.image,
+    workspace: config.workspace,
+    user: config.user,
+    ports: config.ports,
+    environment: config.environment,
+    network: config.network ?? null,
+    packageRegistry: config.packageRegistry,
+  };
+  return createHash("sha256").update(JSON.stringify(made)).digest("hex").slice(0, 16);
+}
+
 export interface CreateOptions {
   /** The port of the host registry, when the VM installs through it. */
   registryPort?: number;
@@ -81,6 +106,8 @@ export async function createContainer(config: VmConfig, options: CreateOptions):
     `${LABELS.user}=${options.user.name}`,
     "--label",
     `${LABELS.ids}=${formatIds(options.user)}`,
+    "--label",
+    `${LABELS.digest}=${configDigest(config)}`,
     "--label",
     `${LABELS.registry}=${options.registryPort !== undefined}`,
     "--volume",
@@ -138,5 +165,8 @@ function toInfo(data: any): VmInfo {
     ids: parseIds(labels[LABELS.ids]),
     registry: labels[LABELS.registry] === "true",
     addresses: Object.values(networks).map((n) => n.IPAddress ?? "").filter(Boolean),
+    // Docker's zero time (0001-01-01T00:00:00Z) for a container that never started.
+    everStarted: !String(data.State?.StartedAt ?? "").startsWith("0001-"),
+    digest: labels[LABELS.digest] || undefined,
   };
 }

@@ -3,10 +3,11 @@
 // wrappers that fall back to the public registries when it does not answer (client_wrappers.ts),
 // a Python venv for `pip install`, and the packages vm.yaml lists, installed through the registry.
 // Runs as shell scripts inside the container; every value that reaches a script is validated by
-// vm.yaml's parser or passed base64-encoded, never spliced into shell code raw.
+// vm.yaml's parser or passed base64-encoded, never spliced into shell code raw. The last step
+// leaves a marker, so a VM whose setup did not finish is known and set up again.
 import { CliError } from "../cli/errors.ts";
 import { userConfigFiles } from "../clients/user_config.ts";
-import { installScript, PROFILE_SCRIPT } from "./client_wrappers.ts";
+import { installScript, PROFILE_SCRIPT, VM_LIB_DIR } from "./client_wrappers.ts";
 import type { VmConfig } from "./config.ts";
 import { docker } from "./docker_cli.ts";
 import type { VmUser } from "./vm_user.ts";
@@ -15,6 +16,9 @@ import type { VmUser } from "./vm_user.ts";
 export function registryUrlForVm(port: number): string {
   return `http://host.docker.internal:${port}`;
 }
+
+/** Present once provisioning finished. */
+const PROVISIONED_MARKER = `${VM_LIB_DIR}/provisioned`;
 
 export interface ProvisionOptions {
   /** The host registry's port, when the VM installs through it. */
@@ -61,6 +65,27 @@ export async function provision(
     options.log(`vm: ${step.what}`);
     await runScript(container, user, step.script, step.what, options);
   }
+  await runScript(
+    container,
+    asRoot,
+    `set -e\ndate -u +%FT%TZ > ${PROVISIONED_MARKER}\n`,
+    "finishing",
+    options,
+  );
+}
+
+/** Whether provisioning of this (running) container finished. */
+export async function isProvisioned(container: string): Promise<boolean> {
+  const result = await docker([
+    "exec",
+    "--user",
+    "root",
+    container,
+    "test",
+    "-f",
+    PROVISIONED_MARKER,
+  ]);
+  return result.code === 0;
 }
 
 /**
@@ -69,10 +94,10 @@ export async function provision(
  * /workspace. Root needs nothing.
  */
 function createUserScript(user: VmUser): string {
-  if (user.uid === 0) return "true\n";
+  const unfinished = `set -e\nrm -f ${PROVISIONED_MARKER}\n`;
+  if (user.uid === 0) return unfinished;
   const { name, uid, gid, home } = user;
-  return `set -e
-if ! id -u ${name} >/dev/null 2>&1; then
+  return `${unfinished}if ! id -u ${name} >/dev/null 2>&1; then
   getent group ${gid} >/dev/null || groupadd -g ${gid} ${name}
   useradd -o -m -d ${home} -s /bin/bash -u ${uid} -g ${gid} ${name}
 fi
