@@ -1,7 +1,7 @@
 // Who a workload is measured through: the public registry, `vm pkg`, and the caching registries
 // of other projects (the peers), each server cold (fresh storage) and warm (filled by an earlier
-// run). A server under test is one small interface whatever it is, so the rounds in main.ts treat
-// them alike.
+// run), and `vm pkg` also warm past its metadata TTL. A server under test is one small interface
+// whatever it is, so the rounds in main.ts treat them alike.
 import { join } from "node:path";
 import type { PeerOptions, PeerTraffic, RunningPeer } from "./peers/peer.ts";
 import { DEVPI_DESCRIPTION, installDevpi, startDevpi } from "./peers/devpi.ts";
@@ -14,10 +14,19 @@ export type Contender = typeof CONTENDERS[number];
 /** The contenders that are a server on this machine. */
 export type ServerContender = Exclude<Contender, "public">;
 export type PeerName = Exclude<ServerContender, "vm">;
-export const TEMPERATURES = ["cold", "warm"] as const;
+/**
+ * `cold`: a new server on empty storage. `warm`: the server an earlier run filled. `stale`: that
+ * same warm server with its clock moved past the metadata TTL, so every document is answered from
+ * the cache while it is refreshed upstream in the background.
+ */
+export const TEMPERATURES = ["cold", "warm", "stale"] as const;
 export type Temperature = typeof TEMPERATURES[number];
-/** `public`, or a server contender at a temperature: `vm-cold`, `verdaccio-warm`, ... */
-export type Way = "public" | `${ServerContender}-${Temperature}`;
+/** The temperatures that reuse the warm server rather than start a new one. */
+export type WarmTemperature = Exclude<Temperature, "cold">;
+/** A peer's clock cannot be moved (vm pkg's can, with VM_PKG_TEST_CLOCK): no stale way. */
+type PeerTemperature = Exclude<Temperature, "stale">;
+/** `public`, or a server contender at a temperature: `vm-cold`, `vm-stale`, `verdaccio-warm`, ... */
+export type Way = "public" | `vm-${Temperature}` | `${PeerName}-${PeerTemperature}`;
 
 /** How the report names each contender. */
 export const CONTENDER_LABELS: Readonly<Record<ServerContender, string>> = {
@@ -42,10 +51,20 @@ const PEERS: Readonly<
   devpi: { start: startDevpi, install: installDevpi },
 };
 
-/** The ways of `contenders`, in a fixed order: public, then each server cold and warm. */
+/** The temperatures `contender` is measured at. */
+export function temperaturesOf(contender: ServerContender): readonly Temperature[] {
+  return contender === "vm" ? TEMPERATURES : TEMPERATURES.filter((t) => t !== "stale");
+}
+
+/**
+ * The ways of `contenders`, in a fixed order: public, then each server cold and warm (vm pkg also
+ * stale).
+ */
 export function waysOf(contenders: readonly Contender[]): Way[] {
   return contenders.flatMap((contender): Way[] =>
-    contender === "public" ? ["public"] : TEMPERATURES.map((t) => `${contender}-${t}` as Way)
+    contender === "public"
+      ? ["public"]
+      : temperaturesOf(contender).map((t) => `${contender}-${t}` as Way)
   );
 }
 

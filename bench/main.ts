@@ -1,10 +1,11 @@
 // `deno task bench`: how long real clients (`npm install`, `pip install`, `cargo fetch`) take
 // straight from the public registries, through `vm pkg`, and through the caching registries of
 // other projects (Verdaccio for npm, devpi for PyPI), each server started empty (cold) and already
-// holding everything (warm). See bench/README.md for the method.
+// holding everything (warm), and `vm pkg` also warm with every document past its TTL (stale). See
+// bench/README.md for the method.
 //
 //   deno task bench [--workload npm|pip|cargo|all] [--runs N] [--contenders LIST] [--json]
-//                   [--log-requests] [--keep-logs]
+//                   [--load S] [--log-requests] [--keep-logs]
 import { parseArgs } from "node:util";
 import { printLoadReport, runLoadBench } from "./load.ts";
 import { dirname, join } from "node:path";
@@ -17,7 +18,14 @@ import {
   formatSeconds,
   summarize,
 } from "./figures.ts";
-import { BENCH_TTL_SECONDS, countersSpent } from "./registry_server.ts";
+import {
+  BENCH_MAX_STALE_SECONDS,
+  BENCH_TTL_SECONDS,
+  countersSpent,
+  criticalPathUpstreamRequests,
+  type EcosystemCounters,
+  STALE_CLOCK_STEP_SECONDS,
+} from "./registry_server.ts";
 import { summarizeRequestLog } from "./request_log.ts";
 import { type Workload, WORKLOAD_NAMES, type WorkloadName, WORKLOADS } from "./workloads.ts";
 import {
@@ -31,6 +39,7 @@ import {
   splitWay,
   startServer,
   vmCounters,
+  type WarmTemperature,
   type Way,
   waysOf,
 } from "./contenders.ts";
@@ -78,11 +87,13 @@ function parseOptions(args: string[]): Options {
   if (values.help) {
     console.log(
       "usage: deno task bench [--workload npm|pip|cargo|all] [--runs N] [--contenders LIST]\n" +
-        "                       [--json] [--log-requests] [--keep-logs]\n" +
+        "                       [--json] [--load S] [--log-requests] [--keep-logs]\n" +
         "  --workload W      which client to measure (default all: npm, then pip, then cargo)\n" +
         "  --runs N          runs per way and workload (default 5)\n" +
         "  --contenders L    comma-separated, of public, vm, verdaccio, devpi (default all); each\n" +
-        "                    workload runs those that serve it (verdaccio: npm; devpi: pip)\n" +
+        "                    workload runs those that serve it (verdaccio: npm; devpi: pip).\n" +
+        "                    vm is measured cold, warm, and warm past the TTL (vm-stale); the\n" +
+        "                    peers cold and warm\n" +
         "  --json            print the results as JSON on stdout\n" +
         "  --load S          then the load bench (bench/load.ts), S seconds per point; 0 skips it\n" +
         "  --log-requests    start the vm pkg servers with --log-requests and summarize npm's\n" +
@@ -272,25 +283,33 @@ async function measureRun(
 
 /**
  * One run through `server`, with what the server did in between: vm pkg's counters for this
- * ecosystem, the server process's CPU time, and its peak RSS (reset just before the run).
+ * ecosystem, the server process's CPU time, and its peak RSS (reset just before the run). With
+ * `awaitBackground` (vm pkg only) those are read once the work the run left behind (background
+ * refreshes) is done, so they include it.
  */
 async function runThrough(
   bench: Bench,
   server: ServerUnderTest,
   label: string,
   round: number,
+  awaitBackground = false,
 ): Promise<RunResult> {
   const ecosystem = bench.workload.ecosystem;
   const before = await vmCounters(server, ecosystem);
   const cpuBefore = await processCpuSeconds(server.pid);
   const rssReset = await resetPeakRss(server.pid);
   const result = await measureRun(bench, server.clientUrl, label, round);
+  const background = awaitBackground ? await server.vm?.waitUntilSettled(ecosystem) : undefined;
   const peakRss = await peakRssBytes(server.pid);
   const cpuAfter = await processCpuSeconds(server.pid);
   const after = await vmCounters(server, ecosystem);
+  const spent = before && after ? countersSpent(before, after) : undefined;
   return {
     ...result,
-    ...(before && after ? { server: countersSpent(before, after) } : {}),
+    ...(spent
+      ? { server: spent, criticalPathUpstreamRequests: criticalPathUpstreamRequests(spent) }
+      : {}),
+    ...(background ? { background } : {}),
     serverCpuSeconds: cpuBefore === undefined || cpuAfter === undefined
       ? undefined
       : cpuAfter - cpuBefore,
@@ -343,6 +362,34 @@ async function runCold(
   return result;
 }
 
+/**
+ * A warm run reuses the server the priming run filled. `stale`: its clock first moves a minute
+ * past the metadata TTL, so every document the client asks for is answered from the cache while
+ * it is refreshed upstream in the background; the figures are read once those refreshes are done.
+ */
+async function runWarm(
+  bench: Bench,
+  server: ServerUnderTest,
+  temperature: WarmTemperature,
+  label: string,
+  round: number,
+): Promise<RunResult> {
+  if (temperature === "warm") return await runThrough(bench, server, label, round);
+  if (!server.vm) throw new Error(`${server.name} has no clock to move past its TTL`);
+  await server.vm.advanceClock(STALE_CLOCK_STEP_SECONDS);
+  return await runThrough(bench, server, label, round, true);
+}
+
+/** The progress line's account of a vm pkg run's upstream traffic. */
+function upstreamSummary(spent: EcosystemCounters): string {
+  const background = spent.backgroundRequests > 0
+    ? ` (${criticalPathUpstreamRequests(spent)} waited for, ${spent.backgroundRequests} in the ` +
+      "background)"
+    : "";
+  return `, ${spent.upstreamRequests} upstream requests${background}, ` +
+    formatBytes(spent.upstreamBytes);
+}
+
 /** The server is run from the working tree, which may be ahead of the last commit. */
 async function sourceRevision(): Promise<BenchReport["source"]> {
   const git = async (...args: string[]) => {
@@ -362,7 +409,7 @@ function orderFor(round: number, ways: readonly Way[]): Way[] {
 
 /**
  * All rounds of one workload: one priming run per warm server, then `runs` rounds of every way
- * (public, and each server contender cold and warm).
+ * (public, each server contender cold and warm, vm pkg also stale).
  */
 async function runWorkload(
   workload: Workload,
@@ -404,7 +451,7 @@ async function runWorkload(
       serverNames[contender] = server.name;
       // Every cold run gets a new port; the rest of the URL is the same.
       const url = server.clientUrl.replace(/^(http:\/\/127\.0\.0\.1):\d+/, "$1:PORT");
-      registries[`${contender}-cold`] = registries[`${contender}-warm`] = url;
+      for (const way of waysOf([contender])) registries[way] = url;
       priming[contender] = await runThrough(bench, server, `${contender}-priming`, 0);
       say(
         `priming ${contender}: ${formatSeconds(priming[contender].seconds)}, ` +
@@ -421,13 +468,11 @@ async function runWorkload(
         } else if (temperature === "cold") {
           result = await runCold(bench, contender, round);
         } else {
-          result = await runThrough(bench, warm.get(contender)!, `${way}-${round}`, round);
+          const server = warm.get(contender)!;
+          result = await runWarm(bench, server, temperature!, `${way}-${round}`, round);
         }
         runs[way]!.push(result);
-        const upstream = result.server
-          ? `, ${result.server.upstreamRequests} upstream requests, ` +
-            formatBytes(result.server.upstreamBytes)
-          : "";
+        const upstream = result.server ? upstreamSummary(result.server) : "";
         const seconds = formatSeconds(result.seconds);
         say(`round ${round}/${options.runs} ${way.padEnd(14)} ${seconds}${upstream}`);
       }
@@ -436,7 +481,8 @@ async function runWorkload(
     for (const [contender, server] of warm) {
       await server.stop();
       const primingRun = priming[contender];
-      const warmRuns = runs[`${contender}-warm`] ?? [];
+      const warmRuns = waysOf([contender]).filter((way) => way !== `${contender}-cold`)
+        .flatMap((way) => runs[way] ?? []);
       await attachLogs(bench, server, [...(primingRun ? [primingRun] : []), ...warmRuns]);
       await workspace.stopServer(server);
     }
@@ -473,7 +519,9 @@ async function runWorkload(
   }
   const coldOverPublic = ratio(median("vm-cold"), median("public"));
   const warmOverPublic = ratio(median("vm-warm"), median("public"));
+  const staleOverWarm = ratio(median("vm-stale"), median("vm-warm"));
   const vmWarmRuns = runs["vm-warm"];
+  const vmStaleRuns = runs["vm-stale"];
   const primingRuns = Object.values(priming);
   return {
     workload: workload.name,
@@ -484,6 +532,8 @@ async function runWorkload(
     method: {
       ...workload.method,
       serverTtlSeconds: BENCH_TTL_SECONDS,
+      serverMaxStaleSeconds: BENCH_MAX_STALE_SECONDS,
+      staleClockStepSeconds: STALE_CLOCK_STEP_SECONDS,
       runsPerWay: options.runs,
       peers: Object.fromEntries(
         serverContenders.filter((c): c is PeerName => c !== "vm")
@@ -495,10 +545,13 @@ async function runWorkload(
     contenders,
     priming,
     ways: wayResults,
-    ratios: { coldOverPublic, warmOverPublic },
+    ratios: { coldOverPublic, warmOverPublic, staleOverWarm },
     checks: {
       warmSentNothingUpstream: vmWarmRuns
         ? vmWarmRuns.every((run) => run.server?.upstreamRequests === 0)
+        : null,
+      staleNothingUpstreamOnCriticalPath: vmStaleRuns
+        ? vmStaleRuns.every((run) => run.criticalPathUpstreamRequests === 0)
         : null,
       sameTreeEverywhere: bench.trees.mismatches.length === 0,
       coldWithin10Percent: coldOverPublic === null ? null : coldOverPublic <= 1.1,

@@ -18,7 +18,7 @@ import {
   type Way,
 } from "./contenders.ts";
 import type { PeerTraffic } from "./peers/peer.ts";
-import type { EcosystemCounters } from "./registry_server.ts";
+import type { EcosystemCounters, Settling } from "./registry_server.ts";
 import type { RequestLogSummary } from "./request_log.ts";
 import type { WorkloadName } from "./workloads.ts";
 
@@ -34,6 +34,16 @@ export interface RunResult {
   finishedAt: number;
   /** What `vm pkg` counted for this run, for this client's ecosystem (vm ways only). */
   server?: EcosystemCounters;
+  /**
+   * vm ways: the upstream requests the client waited for (`server.upstreamRequests` minus
+   * `server.backgroundRequests`, the refreshes no client waited for).
+   */
+  criticalPathUpstreamRequests?: number;
+  /**
+   * The stale way: how long the background refreshes went on after the client finished. Its
+   * counters, CPU time and peak RSS are read after that, so they include the refreshes.
+   */
+  background?: Settling;
   /** What a peer's log says it did during this run (peer ways only). */
   peerTraffic?: PeerTraffic;
   /** CPU seconds the server process spent during this run (Linux only). */
@@ -79,6 +89,9 @@ export interface WorkloadReport {
   versions: Record<string, string>;
   method: Record<string, unknown> & {
     serverTtlSeconds: number;
+    serverMaxStaleSeconds: number;
+    /** How far the warm server's clock moves before each stale run. */
+    staleClockStepSeconds: number;
     runsPerWay: number;
     /** How each peer was set up. */
     peers: Partial<Record<PeerName, string>>;
@@ -90,11 +103,23 @@ export interface WorkloadReport {
   /** The unmeasured run that filled each warm server. */
   priming: Partial<Record<ServerContender, RunResult>>;
   ways: Partial<Record<Way, WayResult>>;
-  /** vm pkg against public (null when either was not measured). */
-  ratios: { coldOverPublic: number | null; warmOverPublic: number | null };
+  /**
+   * vm pkg against public, and vm pkg past the TTL against vm pkg within it (`vm-stale` median
+   * over `vm-warm` median); null when either was not measured.
+   */
+  ratios: {
+    coldOverPublic: number | null;
+    warmOverPublic: number | null;
+    staleOverWarm: number | null;
+  };
   checks: {
     /** Every vm-warm run made 0 upstream requests (null when vm pkg was not measured). */
     warmSentNothingUpstream: boolean | null;
+    /**
+     * Every vm-stale run made 0 upstream requests that a client waited for: all went to
+     * background refreshes (null when vm pkg was not measured).
+     */
+    staleNothingUpstreamOnCriticalPath: boolean | null;
     sameTreeEverywhere: boolean;
     /** vm-cold within 10% of public: a finding, not a failure (null when not measured). */
     coldWithin10Percent: boolean | null;
@@ -122,10 +147,12 @@ export interface BenchReport {
   workloads: Partial<Record<WorkloadName, WorkloadReport>>;
 }
 
-/** True when every workload passed its correctness checks (the cold ratio is a finding). */
+/** True when every workload passed its correctness checks (the ratios are findings). */
 export function checksPassed(report: BenchReport): boolean {
-  return Object.values(report.workloads).every((workload) =>
-    workload.checks.warmSentNothingUpstream !== false && workload.checks.sameTreeEverywhere
+  return Object.values(report.workloads).every(({ checks }) =>
+    checks.warmSentNothingUpstream !== false &&
+    checks.staleNothingUpstreamOnCriticalPath !== false &&
+    checks.sameTreeEverywhere
   );
 }
 
@@ -156,13 +183,18 @@ export function printReport(report: BenchReport, logRequests: boolean): void {
   console.log(lines.join("\n"));
 }
 
+/** What each temperature means, after the server's name, in the first table. */
+const TEMPERATURE_DESCRIPTIONS: Readonly<Record<Temperature, string>> = {
+  cold: "fresh empty storage",
+  warm: "filled by an earlier run",
+  stale: "filled, every document past its TTL",
+};
+
 /** The way's description in the first table. */
 function wayDescription(report: WorkloadReport, way: Way): string {
   const result = report.ways[way]!;
   if (result.temperature === null) return `${result.registry} directly`;
-  return result.temperature === "cold"
-    ? `${result.server}, fresh empty storage`
-    : `${result.server}, filled by an earlier run`;
+  return `${result.server}, ${TEMPERATURE_DESCRIPTIONS[result.temperature]}`;
 }
 
 function workloadLines(report: WorkloadReport): string[] {
@@ -223,6 +255,7 @@ function serverTable(report: WorkloadReport, ways: Way[]): string {
     "hits",
     "misses",
     "upstream requests",
+    "in background",
     "upstream bytes",
     "served bytes",
     "server CPU",
@@ -252,6 +285,7 @@ function serverTable(report: WorkloadReport, ways: Way[]): string {
       count(figure((c) => c.cacheHits)),
       count(figure((c) => c.cacheMisses)),
       count(figure((c) => c.upstreamRequests, (t) => t.upstreamRequests)),
+      count(figure((c) => c.backgroundRequests)),
       bytes(figure((c) => c.upstreamBytes, (t) => t.upstreamBytes)),
       bytes(figure((c) => c.servedBytes, (t) => t.servedBytes)),
       cpu === undefined ? "n/a" : formatSeconds(cpu),
@@ -270,6 +304,7 @@ function checkLines(report: WorkloadReport): string[] {
         `(${vmWarm.runs.map((run) => run.server!.upstreamRequests).join(", ")})`,
     );
   }
+  lines.push(...staleLines(report));
   for (const contender of report.contenders) {
     if (contender === "public" || contender === "vm") continue;
     const warm = report.ways[`${contender}-warm`];
@@ -306,13 +341,48 @@ function checkLines(report: WorkloadReport): string[] {
 }
 
 /**
+ * The stale way: no client waited for the upstream (the check), what the background refreshes
+ * fetched and how long they went on, per run, and its median against the warm one's.
+ */
+function staleLines(report: WorkloadReport): string[] {
+  const stale = report.ways["vm-stale"];
+  const check = report.checks.staleNothingUpstreamOnCriticalPath;
+  if (!stale || check === null) return [];
+  const perRun = (describe: (run: RunResult) => string) => stale.runs.map(describe).join(", ");
+  const lines = [
+    "vm pkg warm runs past the TTL sent nothing upstream on the clients' critical path: " +
+    `${yesNo(check)} (${perRun((run) => String(run.criticalPathUpstreamRequests))})`,
+    `  background refreshes per run: ${perRun((run) => String(run.server!.backgroundRequests))}` +
+    `; upstream bytes: ${perRun((run) => formatBytes(run.server!.upstreamBytes))}` +
+    `; done ${perRun((run) => settlingTime(run.background))} after the client finished`,
+  ];
+  const warm = report.ways["vm-warm"];
+  const ratio = report.ratios.staleOverWarm;
+  if (warm && ratio !== null) {
+    const medians = `${formatSeconds(stale.seconds.median)} against ` +
+      formatSeconds(warm.seconds.median);
+    lines.push(
+      `vm pkg warm past the TTL against warm within it: ${formatRatio(ratio)} (median ${medians})`,
+    );
+  }
+  return lines;
+}
+
+/** Whole seconds: the server is polled once a second. */
+function settlingTime(background: Settling | undefined): string {
+  if (!background) return "n/a";
+  if (!background.settled) return `NOT done after ${background.seconds} s`;
+  return background.seconds === 0 ? "<1 s" : `${background.seconds} s`;
+}
+
+/**
  * Server-side time per request kind, median over runs, to show where a slow way loses time.
  * The request-log summary knows `vm pkg`'s npm request kinds (packuments, tarballs), so npm only.
  */
 function requestLogLines(report: WorkloadReport): string[] {
   const rows = [["way", "kind", "count", "sum", "median", "p90", "max"]];
   const slowest: string[] = [];
-  for (const way of ["vm-cold", "vm-warm"] as const) {
+  for (const way of ["vm-cold", "vm-warm", "vm-stale"] as const) {
     const logs = (report.ways[way]?.runs ?? []).flatMap((run) => run.requestLog ?? []);
     if (logs.length === 0) continue;
     for (const kind of ["packuments", "tarballs"] as const) {
