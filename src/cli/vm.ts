@@ -128,7 +128,10 @@ export function vmCommands(): CommandUnknownOpts[] {
       await startExisting(vm);
       console.log(`started ${vm.container}`);
       if (vm.registry && !await runningRegistry()) {
-        log("vm: the package registry is not running; installs in the VM fail until: vm pkg start");
+        log(
+          "vm: the package registry is not running; the VM installs from the public registries " +
+            "until: vm pkg start",
+        );
       }
     });
 
