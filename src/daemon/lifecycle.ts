@@ -54,32 +54,56 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
   }
   options.onReady?.(record);
 
-  let signalled = false;
+  const signals = new StopSignals();
   const stop = (signal: string) => {
-    if (signalled) {
-      // A second Ctrl-C means "now": temp files are discarded at the next start.
-      log.warn(`${signal} again: exiting without waiting`);
-      Deno.exit(130);
+    switch (signals.receive(Date.now())) {
+      case "stop":
+        log.info(`${signal} received: finishing in-flight requests and downloads (again to force)`);
+        void registry.shutdown();
+        return;
+      case "force":
+        // A second, separate Ctrl-C means "now": temp files are discarded at the next start.
+        log.warn(`${signal} again: exiting without waiting`);
+        Deno.exit(130);
+        return;
+      case "same":
+        return;
     }
-    signalled = true;
-    log.info(`${signal} received: finishing in-flight requests and downloads (again to force)`);
-    void registry.shutdown();
   };
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  const listeners = signals.map((signal) => {
-    const listener = () => stop(signal);
-    Deno.addSignalListener(signal, listener);
-    return [signal, listener] as const;
-  });
+  // The listeners stay until the process ends: one removed too early would let a late copy of
+  // the signal kill the process (the default action) while responses are still streaming.
+  for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, () => stop(signal));
   try {
     await registry.finished;
   } finally {
-    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
     await removeServerRecord(options.dataDir, Deno.pid);
     // Projects must not keep pointing at a registry that is gone.
     const cleaned = await unconfigureProjects(dataLayout(options.dataDir).projectsFile);
     for (const change of cleaned) log.info(`removed the vm pkg block from ${change.path}`);
     log.info("stopped");
+  }
+}
+
+const STOP_SIGNALS: Deno.Signal[] = Deno.build.os === "windows"
+  ? ["SIGINT"]
+  : ["SIGINT", "SIGTERM"];
+
+/**
+ * What a stop signal means: the first stops gracefully; a second one stops at once, unless it came
+ * right after the first. One Ctrl-C reaches every process of the terminal's process group, and
+ * `deno task` also passes the signal it got on to the server: the same key press arrives twice
+ * within milliseconds, and must not cut off the downloads a graceful stop lets finish.
+ */
+export class StopSignals {
+  static readonly SAME_PRESS_MS = 1000;
+  #first: number | undefined;
+
+  receive(now: number): "stop" | "same" | "force" {
+    if (this.#first === undefined) {
+      this.#first = now;
+      return "stop";
+    }
+    return now - this.#first < StopSignals.SAME_PRESS_MS ? "same" : "force";
   }
 }
 

@@ -189,6 +189,85 @@ Deno.test("kill -9 during a download leaves nothing that would be served", async
   }
 });
 
+Deno.test("Ctrl-C on `deno task vm pkg start --foreground` drains downloads; a later one forces", async () => {
+  const upstream = startStandInUpstream({ size: 1024 * 1024, trickleMs: 25 }); // ~1.6 s
+  const root = await Deno.makeTempDir({ prefix: "vm-cli-ctrl-c-" });
+  const port = freePort();
+  const repo = new URL("../..", import.meta.url).pathname;
+  // As a terminal runs it: deno task and the server in one process group of their own.
+  const start = (dataDir: string) =>
+    new Deno.Command("setsid", {
+      args: [
+        Deno.execPath(),
+        "task",
+        "--quiet",
+        "vm",
+        "pkg",
+        "start",
+        "--foreground",
+        "--no-config",
+        "--no-bridge",
+        `--port=${port}`,
+        `--data=${dataDir}`,
+        `--npm-upstream=${upstream.url}`,
+      ],
+      cwd: repo,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { VM_PKG_CONFIG: join(dataDir, "none.yaml") },
+    }).spawn();
+  const url = `http://127.0.0.1:${port}/npm/${upstream.name}/-/${upstream.filename}`;
+  const serverPid = async (dataDir: string) => {
+    for (let i = 0; i < 300; i++) {
+      try {
+        return JSON.parse(await Deno.readTextFile(join(dataDir, "server.json"))).pid as number;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    throw new Error("the server did not start");
+  };
+  /** What a Ctrl-C does: SIGINT to the group, and deno task may pass it on once more. */
+  const ctrlC = async (task: Deno.ChildProcess, server: number) => {
+    const group = await new Deno.Command("kill", { args: ["-INT", "--", `-${task.pid}`] }).output();
+    assert.equal(group.code, 0);
+    Deno.kill(server, "SIGINT");
+  };
+  try {
+    upstream.fault = "trickle";
+    const dataDir = join(root, "first");
+    const task = start(dataDir);
+    const server = await serverPid(dataDir);
+    const download = fetch(url).then(readBody);
+    while (upstream.tarballRequests === 0) await new Promise((r) => setTimeout(r, 20));
+    await ctrlC(task, server);
+    assert.deepEqual(await download, upstream.tarball, "the download in flight completed");
+    const output = await task.output();
+    const log = new TextDecoder().decode(output.stderr) + new TextDecoder().decode(output.stdout);
+    assert.doesNotMatch(log, /again: exiting without waiting/);
+    assert.match(log, /SIGINT received: finishing in-flight/);
+    assert.deepEqual(await tempFiles(dataDir), []);
+
+    // A second press, a moment later, means "now": the download in flight is cut off.
+    const secondDir = join(root, "second");
+    const again = start(secondDir);
+    const secondServer = await serverPid(secondDir);
+    const cut = fetch(url).then(readBody);
+    while (upstream.tarballRequests < 2) await new Promise((r) => setTimeout(r, 20));
+    await ctrlC(again, secondServer);
+    await new Promise((r) => setTimeout(r, 1200));
+    Deno.kill(secondServer, "SIGINT");
+    await assert.rejects(cut);
+    const forced = await again.output();
+    assert.match(new TextDecoder().decode(forced.stderr), /SIGINT again: exiting without waiting/);
+  } finally {
+    for (const dir of ["first", "second"]) await runVm(["pkg", "stop", "--data", join(root, dir)]);
+    await upstream.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 async function startInBackground(port: number, dataDir: string, npmUpstream: string) {
   const args = ["pkg", "start", "--port", String(port), "--data", dataDir];
   const started = await runVm([...args, "--npm-upstream", npmUpstream]);
