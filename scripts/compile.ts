@@ -30,6 +30,26 @@ export function compileArgs(output: string, target?: string): string[] {
 export const COMPILE_TASK = `deno ${compileArgs("dist/vm").join(" ")}`;
 
 /**
+ * `deno task install`: `vm` on PATH from source (Deno's own `deno install -g`, into
+ * $DENO_INSTALL_ROOT/bin, ~/.deno/bin by default), with the project's config and the same
+ * permissions, so `vm` works from any directory without a compiled binary.
+ */
+export const INSTALL_TASK = `deno ${
+  [
+    "install",
+    "--global",
+    "--force",
+    "--name",
+    "vm",
+    "--config",
+    "deno.json",
+    ...COMPILE_FLAGS,
+    "main.ts",
+  ]
+    .join(" ")
+}`;
+
+/**
  * Why a failed `deno compile --target <target>` could not get its runtime (denort), or null when
  * it failed for another reason (a type error, a missing module...), which callers must report as
  * a failure. `timedOut` covers a download that hangs instead of failing.
