@@ -26,7 +26,7 @@ import {
 import type { ServerRecord } from "../daemon/server_record.ts";
 import type { RegistryStatus } from "../registry/server.ts";
 import { CliError } from "./errors.ts";
-import { printTable } from "./format.ts";
+import { formatBytes, formatPercent, formatSaving, printTable } from "./format.ts";
 
 const FILE_HELP = `the VM's ${VM_CONFIG_FILE} (default: the nearest one, from here upwards)`;
 
@@ -378,7 +378,14 @@ async function runningVm(config: VmConfig): Promise<VmInfo> {
 
 interface StatusReport {
   services: {
-    pkgRegistry: { running: boolean; url?: string; port?: number; packagesCached?: number };
+    pkgRegistry: {
+      running: boolean;
+      url?: string;
+      port?: number;
+      packagesCached?: number;
+      /** The registry's traffic over every client: served, fetched upstream, the saving. */
+      traffic?: RegistryStatus["totals"];
+    };
   };
   vms: (VmInfo & { registryLink?: RegistryHealth })[];
 }
@@ -386,11 +393,13 @@ interface StatusReport {
 async function statusReport(file: string | undefined): Promise<StatusReport> {
   const record = await runningRegistry();
   let packagesCached: number | undefined;
+  let traffic: RegistryStatus["totals"] | undefined;
   if (record) {
     try {
       const response = await fetch(`${record.url}/-/status`, { signal: AbortSignal.timeout(3000) });
       const status = await response.json() as RegistryStatus;
       packagesCached = Object.values(status.ecosystems).reduce((n, e) => n + e.packages, 0);
+      traffic = status.totals;
     } catch {
       packagesCached = undefined;
     }
@@ -406,7 +415,7 @@ async function statusReport(file: string | undefined): Promise<StatusReport> {
   return {
     services: {
       pkgRegistry: record
-        ? { running: true, url: record.url, port: record.port, packagesCached }
+        ? { running: true, url: record.url, port: record.port, packagesCached, traffic }
         : { running: false },
     },
     vms: withLinks,
@@ -424,6 +433,9 @@ function printStatus(report: StatusReport): void {
           : "")
       : "  pkg-registry    ✗ Not running (vm pkg start)",
   );
+  if (registry.traffic && registry.traffic.savingRatio !== null) {
+    console.log(`                  saved ${formatSaving(registry.traffic)}`);
+  }
   for (const vm of report.vms) {
     console.log(`\n${vm.project || vm.container}:`);
     console.log(`  Status:     ${vm.state[0].toUpperCase()}${vm.state.slice(1)}`);
@@ -440,6 +452,12 @@ function printStatus(report: StatusReport): void {
         ? "no requests yet"
         : `${Math.round(vm.registryLink.hitRatio * 100)}% cache hits`;
       console.log(`  Registry:   Connected (${vm.registryLink.latencyMs} ms, ${ratio})`);
+      const link = vm.registryLink;
+      console.log(
+        `  Traffic:    ${formatBytes(link.servedBytes)} from the registry, ` +
+          `${formatBytes(link.upstreamBytes)} of it fetched upstream` +
+          (link.savingRatio === null ? "" : ` (${formatPercent(link.savingRatio)} saved)`),
+      );
     }
   }
   if (report.vms.length === 0) console.log("\nno VM for this project (vm create)");

@@ -6,6 +6,7 @@ import { findServer, type ServerRecord } from "../daemon/server_record.ts";
 import { dockerBridgeAddresses } from "../daemon/docker_bridge.ts";
 import { launchInBackground, startChoices } from "../cli/registry_start.ts";
 import type { ClientCounters } from "../registry/client_stats.ts";
+import { savingRatio, sumCounters } from "../registry/stats.ts";
 import { execCaptured, type VmInfo } from "./docker_provider.ts";
 import { registryUrlForVm } from "./provision.ts";
 
@@ -36,6 +37,14 @@ export interface RegistryHealth {
   cacheMisses: number;
   /** hits / (hits + misses), undefined before the VM asked for anything. */
   hitRatio?: number;
+  /** Bytes the registry sent this VM. */
+  servedBytes: number;
+  /** Bytes the registry fetched upstream for this VM's requests. */
+  upstreamBytes: number;
+  /** What this VM would have downloaded from the public registries without the registry. */
+  directBytes: number;
+  /** 1 - upstreamBytes / directBytes; null before the VM got anything public. */
+  savingRatio: number | null;
   error?: string;
 }
 
@@ -52,13 +61,18 @@ export async function registryHealth(vm: VmInfo, record: ServerRecord): Promise<
     "probe",
     url,
   ]);
-  const counters = await clientCounters(record, vm.addresses);
-  const hits = counters.reduce((sum, c) => sum + c.cacheHits, 0);
-  const misses = counters.reduce((sum, c) => sum + c.cacheMisses, 0);
+  // A VM on several networks is one client per address.
+  const counters = sumCounters(await clientCounters(record, vm.addresses));
+  const hits = counters.cacheHits;
+  const misses = counters.cacheMisses;
   const base = {
     cacheHits: hits,
     cacheMisses: misses,
     hitRatio: hits + misses > 0 ? hits / (hits + misses) : undefined,
+    servedBytes: counters.servedBytes,
+    upstreamBytes: counters.upstreamBytes,
+    directBytes: counters.directBytes,
+    savingRatio: savingRatio(counters),
   };
   if (probe.code !== 0) {
     return { ...base, connected: false, error: probe.stderr.trim().split("\n").pop() };
