@@ -145,6 +145,9 @@ Deno.test({
         assert.equal(shown.code, 0, shown.stderr);
         assert.match(shown.stdout, /saved \d+\.\d% of upstream traffic/);
         assert.match(shown.stdout, /Traffic: .*\(100\.0% saved\)/);
+        const pkgStatus = await vm(projects[VM_COUNT - 1], ["pkg", "status"]);
+        assert.equal(pkgStatus.code, 0, pkgStatus.stderr);
+        assert.match(pkgStatus.stdout, /Saved: +\d+\.\d% of upstream traffic/);
         console.log(
           `multi-VM: VM 1: ${afterFirst.upstreamRequests} upstream requests, ` +
             `${mb(afterFirst.upstreamBytes)} upstream, created in ${firstSeconds.toFixed(1)} s; ` +
@@ -152,7 +155,8 @@ Deno.test({
             `${Math.min(...later).toFixed(1)}-${Math.max(...later).toFixed(1)} s. ` +
             `${VM_COUNT} VMs: ${mb(totals.servedBytes)} served, ${mb(totals.upstreamBytes)} ` +
             `upstream where the VMs would have downloaded ${mb(totals.directBytes)}: ` +
-            `${((totals.savingRatio ?? 0) * 100).toFixed(1)}% saved.\n${shown.stdout}`,
+            `${((totals.savingRatio ?? 0) * 100).toFixed(1)}% saved.\n${shown.stdout}\n` +
+            pkgStatus.stdout,
         );
         assert.ok((totals.savingRatio ?? 0) >= 0.9, `saving ${totals.savingRatio} < 90%`);
       } finally {
