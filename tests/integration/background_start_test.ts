@@ -186,6 +186,23 @@ Deno.test({
         assert.equal(after.cacheMisses, before.cacheMisses, "every request was a cache hit");
         assert.equal(criticalPath, 0, "no client waited for the upstream");
         assert.ok(after.backgroundRequests > before.backgroundRequests, "documents were refreshed");
+        // What status calls cached packages is what list --cached lists.
+        const status = await statusOf(url);
+        const counted = Object.values(status.ecosystems).reduce((n, e) => n + e.packages, 0);
+        assert.equal(counted, packagesAfter);
+
+        // Offline, a week on: the cache still installs, and nothing at all goes upstream; what
+        // was never cached is a clear 503.
+        await vm("pkg", "stop");
+        await vm("pkg", "start", "--no-config", "--offline");
+        await daysPass(7 * 24);
+        const offlineBefore = (await statusOf(url)).totals;
+        await installFirst();
+        const offlineAfter = (await statusOf(url)).totals;
+        assert.equal(offlineAfter.upstreamRequests, offlineBefore.upstreamRequests);
+        const never = await fetch(`${url}/npm/left-pad`);
+        assert.equal(never.status, 503);
+        assert.match((await never.json()).error, /not cached and the registry is offline/);
       } finally {
         await vm("pkg", "stop");
       }

@@ -80,10 +80,36 @@ Deno.test("start in the background, start again, status, port clash, stop", asyn
 
     const human = await runVm(["pkg", "status", "--data", dataDir]);
     for (
-      const label of ["running", "URL:", "PID:", "Uptime:", "Cached:", "Hit ratio:", "Upstream:"]
+      const label of [
+        "running",
+        "URL:",
+        "PID:",
+        "Uptime:",
+        "Metadata:",
+        "Cached:",
+        "Hit ratio:",
+        "Upstream:",
+        "Saved:",
+      ]
     ) {
       assert.match(human.stdout, new RegExp(label));
     }
+
+    // Any registry by URL, whatever the data dir says (here: one that has none running).
+    const remote = await runVm([
+      "pkg",
+      "status",
+      "--json",
+      "--server",
+      `http://127.0.0.1:${port}`,
+      "--data",
+      otherDataDir,
+    ]);
+    assert.equal(remote.code, 0, remote.stderr);
+    assert.equal(JSON.parse(remote.stdout).pid, health.pid);
+    const nobody = await runVm(["pkg", "status", "--server", `http://127.0.0.1:${freePort()}`]);
+    assert.equal(nobody.code, 3);
+    assert.match(nobody.stdout, /^vm pkg: not running \(.+\)\n$/);
 
     const stopped = await runVm(["pkg", "stop", "--data", dataDir]);
     assert.equal(stopped.code, 0);

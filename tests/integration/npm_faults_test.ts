@@ -12,6 +12,9 @@ async function withFaultyUpstream(
     await withRegistry({
       npmUpstream: upstream.url,
       metadataTtlSeconds: options.ttlSeconds ?? 300,
+      // 0: past the TTL the client waits for the revalidation (the synchronous path these
+      // tests exercise); stale-while-revalidate is tested in tests/unit/metadata_cache_test.ts.
+      metadataMaxStaleSeconds: 0,
       timeouts: { headersMs: options.headersMs ?? 2_000, idleMs: options.idleMs ?? 2_000 },
     }, (registry) => fn(upstream, registry));
   } finally {

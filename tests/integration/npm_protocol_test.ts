@@ -157,14 +157,24 @@ Deno.test("health and status report the shape other tools read", async () => {
     assert.equal(typeof status.version, "string");
     assert.equal(typeof status.uptimeSeconds, "number");
     assert.deepEqual(Object.keys(status.ecosystems.npm).sort(), [
+      "backgroundRequests",
       "cacheHits",
       "cacheMisses",
+      "cachedBytes",
+      "directBytes",
+      "documents",
       "packages",
       "privatePackages",
       "requests",
       "servedBytes",
       "upstreamBytes",
       "upstreamRequests",
+    ]);
+    assert.equal(status.totals.savingRatio, null, "nothing served yet");
+    assert.deepEqual(Object.keys(status.freshness).sort(), [
+      "maxStaleSeconds",
+      "offline",
+      "ttlSeconds",
     ]);
   });
 });
@@ -179,7 +189,8 @@ Deno.test("counters survive a restart", async () => {
       const counters = await registry.counters();
       assert.equal(counters.requests, 1);
       assert.equal(counters.upstreamRequests, 1);
-      assert.equal(counters.packages, 1);
+      assert.equal(counters.documents, 1);
+      assert.equal(counters.packages, 0, "no file of it is cached");
       // And the cached packument is served without going upstream again.
       await fetch(`${registry.npmUrl}/is-number`).then((r) => r.arrayBuffer());
       assert.equal((await registry.counters()).upstreamRequests, 1);

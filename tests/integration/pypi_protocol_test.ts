@@ -71,6 +71,8 @@ async function withStandIn(
     await withRegistry({
       pypiUpstream: `${upstream.url}/simple`,
       metadataTtlSeconds: ttlSeconds,
+      // Past the TTL the client waits for the revalidation (the synchronous path).
+      metadataMaxStaleSeconds: 0,
       timeouts: { headersMs: 2_000, idleMs: 2_000 },
     }, (registry) => fn(upstream, registry));
   } finally {

@@ -46,7 +46,10 @@ for (const ecosystem of ECOSYSTEMS) {
         pypiUpstream: `${upstream.url}/simple`,
         cargoUpstream: `${upstream.url}/index`,
         cargoFilesUpstream: `${upstream.url}/crates`,
-        metadataTtlSeconds: 0, // every request revalidates: each fault reaches the upstream
+        // Every request revalidates, and waits for it: each fault reaches the upstream and the
+        // client sees what came of it.
+        metadataTtlSeconds: 0,
+        metadataMaxStaleSeconds: 0,
         timeouts: { headersMs: 1_500, idleMs: 1_500 },
       }, async (registry) => {
         const fileUrl = ecosystem.file(registry, upstream);
