@@ -8,20 +8,15 @@ import { join } from "node:path";
 import {
   createNetwork,
   docker,
-  dockerAvailable,
   dockerOk,
-  dockerRequired,
+  dockerTestGate,
   newTestId,
   removeTestObjects,
   vmCli,
 } from "../support/docker.ts";
 import { withTempDir } from "../support/process.ts";
 
-const available = await dockerAvailable();
-const skip = !available.ok && !dockerRequired();
-if (skip && !available.ok) {
-  console.warn(`skipping the VM create recovery test: ${available.reason}`);
-}
+const { skip, available } = await dockerTestGate("the VM create recovery test");
 
 Deno.test({
   name: "vm create reports Docker's reason, keeps no broken VM, and recovers on the next run",

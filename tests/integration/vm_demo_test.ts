@@ -7,20 +7,17 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { selfCommand } from "../../src/daemon/self_command.ts";
-import type { RegistryStatus } from "../../src/registry/server.ts";
 import { freePort } from "../support/cli.ts";
 import {
   createInternalNetwork,
-  dockerAvailable,
-  dockerRequired,
+  dockerTestGate,
+  registryStatus,
   removeNetwork,
+  vmCli,
 } from "../support/docker.ts";
 import { runProcess, withTempDir } from "../support/process.ts";
 
-const available = await dockerAvailable();
-// Where Docker is required (CI), a missing engine or image fails the test instead of skipping it.
-const skip = !available.ok && !dockerRequired();
-if (skip && !available.ok) console.warn(`skipping the multi-VM test: ${available.reason}`);
+const { skip, available } = await dockerTestGate("the multi-VM test");
 
 const VM_COUNT = 10;
 const PACKAGES = {
@@ -54,17 +51,11 @@ Deno.test({
         VM_PKG_DATA: join(dir, "registry"),
         VM_PKG_CONFIG: join(dir, "pkg.yaml"),
       };
-      const vm = async (cwd: string, args: string[]) => {
-        const { command, args: full } = selfCommand(args);
-        return await runProcess(command, full, { cwd, env });
-      };
+      const vm = vmCli(env);
       await Deno.writeTextFile(env.VM_PKG_CONFIG, `port: ${freePort()}\n`);
       await createInternalNetwork(network);
       const projects = Array.from({ length: VM_COUNT }, (_, i) => join(dir, `p${i + 1}`));
-      const status = async (): Promise<RegistryStatus> => {
-        const record = JSON.parse(await Deno.readTextFile(join(env.VM_PKG_DATA, "server.json")));
-        return await (await fetch(`${record.url}/-/status`)).json();
-      };
+      const status = () => registryStatus(env.VM_PKG_DATA);
       try {
         for (const [i, project] of projects.entries()) {
           await Deno.mkdir(project);

@@ -12,8 +12,7 @@ import { freePort } from "../support/cli.ts";
 import {
   createNetwork,
   docker,
-  dockerAvailable,
-  dockerRequired,
+  dockerTestGate,
   newTestId,
   registryStatus,
   removeTestObjects,
@@ -22,9 +21,7 @@ import {
 } from "../support/docker.ts";
 import { withTempDir } from "../support/process.ts";
 
-const available = await dockerAvailable();
-const skip = !available.ok && !dockerRequired();
-if (skip && !available.ok) console.warn(`skipping the VM fallback test: ${available.reason}`);
+const { skip, available } = await dockerTestGate("the VM fallback test");
 
 function sleep(seconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, seconds * 1000));

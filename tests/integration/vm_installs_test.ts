@@ -9,17 +9,14 @@ import { join } from "node:path";
 import { freePort } from "../support/cli.ts";
 import {
   createInternalNetwork,
-  dockerAvailable,
-  dockerRequired,
+  dockerTestGate,
   newTestId,
   removeTestObjects,
   vmCli,
 } from "../support/docker.ts";
 import { withTempDir } from "../support/process.ts";
 
-const available = await dockerAvailable();
-const skip = !available.ok && !dockerRequired();
-if (skip && !available.ok) console.warn(`skipping the VM installs test: ${available.reason}`);
+const { skip, available } = await dockerTestGate("the VM installs test");
 
 const PACKAGE_JSON = JSON.stringify({
   name: "probe",

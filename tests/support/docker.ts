@@ -124,6 +124,20 @@ export async function dockerAvailable(
 }
 
 /**
+ * Whether a Docker test file runs here. `skip` where Docker is unusable and not required (the
+ * reason is printed once); where it is required (CI) the tests run and fail with the reason
+ * (`available`), they do not skip.
+ */
+export async function dockerTestGate(
+  what: string,
+): Promise<{ skip: boolean; available: Awaited<ReturnType<typeof dockerAvailable>> }> {
+  const available = await dockerAvailable();
+  const skip = !available.ok && !dockerRequired();
+  if (!available.ok && skip) console.warn(`skipping ${what}: ${available.reason}`);
+  return { skip, available };
+}
+
+/**
  * True where Docker tests must run (CI sets VM_REQUIRE_DOCKER=1): a test that finds Docker
  * unusable fails with dockerAvailable()'s reason instead of skipping.
  */
