@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { BlobStore } from "../../src/store/blob_store.ts";
 import { sha256Hex } from "../../src/store/hashing.ts";
+import { JsonBlobCache } from "../../src/store/json_blob_cache.ts";
 import { BASE_URL_PLACEHOLDER, RenderedDocuments } from "../../src/store/rendered_documents.ts";
 
 async function withStore(fn: (store: BlobStore, dir: string) => Promise<void>) {
@@ -70,5 +71,23 @@ Deno.test("documents render per base URL, plain and gzip, with distinct ETags", 
     assert.equal(unzipped, await Deno.readTextFile(local.path));
     assert.notEqual(local.etag, vm.etag);
     assert.equal(gz.etag, local.etag); // one document, two encodings
+  });
+});
+
+Deno.test("JSON records have no prototype: a client's key finds only what is in them", async () => {
+  await withStore(async (store) => {
+    type Index = Record<string, { sha256: string } | undefined>;
+    const cache = new JsonBlobCache<Index>(store);
+    const digest = await cache.put({ "a-1.0.tgz": { sha256: "1" } });
+    // As kept in memory by put, and as read back from disk by another cache: the same.
+    for (const read of [cache, new JsonBlobCache<Index>(store)]) {
+      const record = await read.get(digest);
+      assert.deepEqual(record["a-1.0.tgz"], Object.assign(Object.create(null), { sha256: "1" }));
+      for (const key of ["constructor", "toString", "hasOwnProperty", "valueOf", "__proto__"]) {
+        assert.equal(record[key], undefined, key);
+        assert.equal(record["a-1.0.tgz"]![key as "sha256"], undefined, `nested ${key}`);
+      }
+    }
+    await assert.rejects(cache.get("0".repeat(64)), Deno.errors.NotFound);
   });
 });
