@@ -6,18 +6,22 @@
 //   PUT    /-/packages/T/NAME/claim                   make NAME private before a native publish
 //   DELETE /-/packages/T/NAME[?version=V][&reopen=true]
 //          without version: every version goes, the name stays private unless reopen=true
+//
+// NAME is any spelling the ecosystem accepts: an npm scope as `@scope%2fname` or `@scope/name`,
+// a PyPI name before PEP 503 normalization, a cargo name in any case and with `-` or `_`.
 import { type PackageState, PrivatePackages } from "../store/private_packages.ts";
 import type { WriteAuth } from "./auth.ts";
 import type { EcosystemRegistry } from "./ecosystem.ts";
 import { errorResponse, jsonResponse } from "./http.ts";
 
 export type EcosystemType = "npm" | "pypi" | "cargo";
-const TYPE_ALIASES: Record<string, EcosystemType> = {
-  npm: "npm",
-  pypi: "pypi",
-  pip: "pypi",
-  cargo: "cargo",
-};
+// A Map: the type comes from the client, and a plain object would answer `constructor`.
+const TYPE_ALIASES = new Map<string, EcosystemType>([
+  ["npm", "npm"],
+  ["pypi", "pypi"],
+  ["pip", "pypi"],
+  ["cargo", "cargo"],
+]);
 
 export interface PrivateVersionSummary {
   version: string;
@@ -66,19 +70,15 @@ export class PrivateAdmin {
       return jsonResponse({ packages: await this.#cached(types) });
     }
     const segments = path.slice(1).split("/");
-    const type = TYPE_ALIASES[segments[0]];
-    if (!type || segments.length < 2) {
+    const type = TYPE_ALIASES.get(segments[0]);
+    const named = splitName(segments.slice(1));
+    if (!type || !named) {
       return errorResponse(404, `no such route: /-/packages${path}`);
     }
     const registry = this.registries[type];
-    let name: string | undefined;
-    try {
-      name = registry.canonicalName(decodeURIComponent(segments[1]));
-    } catch {
-      name = undefined;
-    }
-    if (!name) return errorResponse(400, `not a valid ${type} package name: ${segments[1]}`);
-    const action = segments.slice(2).join("/");
+    const name = registry.canonicalName(named.name);
+    if (!name) return errorResponse(400, `not a valid ${type} package name: ${named.name}`);
+    const action = named.rest.join("/");
     if (action === "claim" && request.method === "PUT") {
       return this.auth.refusal(request) ?? await this.#claim(registry, type, name);
     }
@@ -102,7 +102,7 @@ export class PrivateAdmin {
 
   #types(value: string | null): EcosystemType[] | undefined {
     if (!value) return ["npm", "pypi", "cargo"];
-    const type = TYPE_ALIASES[value];
+    const type = TYPE_ALIASES.get(value);
     return type ? [type] : undefined;
   }
 
@@ -184,6 +184,25 @@ export function summarize(type: EcosystemType, state: PackageState): PrivatePack
       }];
     }),
   };
+}
+
+/**
+ * The package name at the start of `segments` (decoded) and the segments after it. A scoped npm
+ * name arrives encoded in one segment (`@scope%2fname`) or plainly in two (`@scope/name`).
+ */
+function splitName(segments: string[]): { name: string; rest: string[] } | undefined {
+  let decoded: string[];
+  try {
+    decoded = segments.map((segment) => decodeURIComponent(segment));
+  } catch {
+    return undefined;
+  }
+  if (!decoded[0]) return undefined;
+  const scopeOnly = decoded[0].startsWith("@") && !decoded[0].includes("/");
+  if (scopeOnly && decoded.length > 1) {
+    return { name: `${decoded[0]}/${decoded[1]}`, rest: decoded.slice(2) };
+  }
+  return { name: decoded[0], rest: decoded.slice(1) };
 }
 
 function methodNotAllowed(request: Request, allow: string): Response {

@@ -12,8 +12,12 @@ export const ALLOW_SHADOW_HEADER = "x-vm-allow-shadow";
 export interface NewNameCheck {
   /** What users type with `--type` for this ecosystem (for the hint in errors). */
   type: string;
-  /** Whether upstream has the name; throws when upstream cannot be asked. */
-  existsUpstream(): Promise<boolean>;
+  /**
+   * Whether upstream has the name: true, or the spelling upstream has it under when that is
+   * another one (cargo's `serde-json` is crates.io's `serde_json`), or false. Throws when upstream
+   * cannot be asked.
+   */
+  existsUpstream(): Promise<boolean | string>;
   request: Request;
 }
 
@@ -28,7 +32,7 @@ export async function packageToPublish(
 ): Promise<PackageState> {
   if (current) return current;
   const allowShadow = check.request.headers.get(ALLOW_SHADOW_HEADER) === "true";
-  let upstreamHasIt: boolean;
+  let upstreamHasIt: boolean | string;
   try {
     upstreamHasIt = await check.existsUpstream();
   } catch (error) {
@@ -42,12 +46,13 @@ export async function packageToPublish(
     upstreamHasIt = true;
   }
   if (upstreamHasIt && !allowShadow) {
+    const spelled = typeof upstreamHasIt === "string" ? ` (as ${upstreamHasIt})` : "";
     throw new ClientError(
       409,
-      `${name} exists on the public registry; publishing it here would hide the public one ` +
+      `${name} exists on the public registry${spelled}; publishing it here would hide the public one ` +
         `from every client of this registry. If that is what you want: ` +
         `vm pkg add --allow-shadow, or vm pkg claim ${name} --type ${check.type} before publishing`,
     );
   }
-  return PrivatePackages.emptyPackage(name, upstreamHasIt);
+  return PrivatePackages.emptyPackage(name, upstreamHasIt !== false);
 }

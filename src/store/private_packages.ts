@@ -11,6 +11,12 @@
 // ecosystem serves for it, and commits all keys in one atomic KV operation guarded by the
 // package's versionstamp: concurrent publishes never lose a version, and a crash leaves either
 // the old package or the new one.
+//
+// An ecosystem whose names have several spellings (cargo: `My_Crate` is `my-crate`) gives a
+// `sameName` key function: every method then takes any spelling and finds the package stored
+// under the spelling it was created with, and changes are serialized per key, so two spellings
+// can never become two packages. Records stay where they were written (no migration); two
+// records of one key left by an older version each stay reachable by their own spelling.
 import type { BlobStore } from "./blob_store.ts";
 
 export interface PrivateFile {
@@ -66,9 +72,11 @@ export type Mutation = (
 const MAX_ATTEMPTS = 5;
 
 export class PrivatePackages {
-  /** Names with a record, so the common case (a public name) costs no KV read. */
+  /** Stored names with a record, so the common case (a public name) costs no KV read. */
   readonly #names = new Set<string>();
-  /** One change at a time per name in this process; the versionstamp guards the rest. */
+  /** `sameName` key → the stored name that spelling finds. */
+  readonly #byKey = new Map<string, string>();
+  /** One change at a time per name key in this process; the versionstamp guards the rest. */
   readonly #locks = new Map<string, Promise<unknown>>();
 
   constructor(
@@ -76,17 +84,27 @@ export class PrivatePackages {
     private readonly blobs: BlobStore,
     readonly ecosystem: string,
     private readonly render: DocumentRenderer,
+    /** The key that makes two spellings one name; names are compared as given without it. */
+    private readonly sameName: (name: string) => string = (name) => name,
   ) {}
 
   async init(): Promise<void> {
     for await (const entry of this.kv.list<PrivatePackage>({ prefix: this.#key() })) {
-      this.#names.add(entry.value.name);
+      this.#remember(entry.value.name);
     }
   }
 
-  /** Whether the name is private here (then upstream is never consulted for it). */
+  /**
+   * The name a package is stored under, for any spelling of it: the spelling itself when it has a
+   * record, else the record of its key. Undefined when the name is not private.
+   */
+  storedName(name: string): string | undefined {
+    return this.#names.has(name) ? name : this.#byKey.get(this.sameName(name));
+  }
+
+  /** Whether the name, in any spelling, is private here (then upstream is never consulted). */
   has(name: string): boolean {
-    return this.#names.has(name);
+    return this.storedName(name) !== undefined;
   }
 
   /** How many names are private (with or without versions). */
@@ -95,17 +113,21 @@ export class PrivatePackages {
   }
 
   async get(name: string): Promise<PrivatePackage | undefined> {
-    if (!this.#names.has(name)) return undefined;
-    return (await this.kv.get<PrivatePackage>(this.#key(name))).value ?? undefined;
+    const stored = this.storedName(name);
+    if (stored === undefined) return undefined;
+    return (await this.kv.get<PrivatePackage>(this.#key(stored))).value ?? undefined;
   }
 
   async state(name: string): Promise<PackageState | undefined> {
-    return (await this.#read(name)).state;
+    const stored = this.storedName(name);
+    if (stored === undefined) return undefined;
+    return (await this.#read(stored)).state;
   }
 
   async file(name: string, filename: string): Promise<PrivateFileRecord | undefined> {
-    if (!this.#names.has(name)) return undefined;
-    const key = [this.ecosystem, "private-file", name, filename];
+    const stored = this.storedName(name);
+    if (stored === undefined) return undefined;
+    const key = [this.ecosystem, "private-file", stored, filename];
     return (await this.kv.get<PrivateFileRecord>(key)).value ?? undefined;
   }
 
@@ -151,13 +173,20 @@ export class PrivatePackages {
     };
   }
 
-  /** Applies one mutation atomically; returns the committed state (undefined when forgotten). */
+  /**
+   * Applies one mutation atomically; returns the committed state (undefined when forgotten). Any
+   * spelling changes the package its key already has; a new package is stored as spelled here.
+   */
   change(name: string, mutate: Mutation): Promise<PackageState | undefined> {
-    const previous = this.#locks.get(name) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(() => this.#changeNow(name, mutate));
-    this.#locks.set(name, next);
+    const lock = this.sameName(name);
+    const previous = this.#locks.get(lock) ?? Promise.resolve();
+    // The stored name is looked up under the lock: a change just before may have created it.
+    const next = previous.catch(() => {}).then(() =>
+      this.#changeNow(this.storedName(name) ?? name, mutate)
+    );
+    this.#locks.set(lock, next);
     return next.finally(() => {
-      if (this.#locks.get(name) === next) this.#locks.delete(name);
+      if (this.#locks.get(lock) === next) this.#locks.delete(lock);
     });
   }
 
@@ -210,8 +239,8 @@ export class PrivatePackages {
       }
       const result = await atomic.commit();
       if (result.ok) {
-        if (next) this.#names.add(name);
-        else this.#names.delete(name);
+        if (next) this.#remember(name);
+        else this.#forget(name);
         return next;
       }
     }
@@ -231,6 +260,22 @@ export class PrivatePackages {
       versions.set(version.value.version, version.value);
     }
     return { state: { pkg: entry.value, versions }, versionstamp: entry.versionstamp };
+  }
+
+  #remember(name: string): void {
+    this.#names.add(name);
+    const key = this.sameName(name);
+    if (!this.#byKey.has(key)) this.#byKey.set(key, name);
+  }
+
+  #forget(name: string): void {
+    this.#names.delete(name);
+    const key = this.sameName(name);
+    if (this.#byKey.get(key) !== name) return;
+    this.#byKey.delete(key);
+    // Another record of the same key (from before keys were compared) takes its place.
+    const other = [...this.#names].find((stored) => this.sameName(stored) === key);
+    if (other !== undefined) this.#byKey.set(key, other);
   }
 
   #key(name?: string): Deno.KvKey {

@@ -1,12 +1,30 @@
 import assert from "node:assert/strict";
 import { cargoConfigArgs, cargoConfigToml } from "../../src/registry/cargo/client_config.ts";
-import { indexPath, parseCargoPath } from "../../src/registry/cargo/names.ts";
+import {
+  crateKey,
+  indexPath,
+  indexSpellings,
+  parseCargoPath,
+} from "../../src/registry/cargo/names.ts";
 
 Deno.test("sparse index paths follow cargo's layout", () => {
   assert.equal(indexPath("a"), "1/a");
   assert.equal(indexPath("ab"), "2/ab");
   assert.equal(indexPath("abc"), "3/a/abc");
   assert.equal(indexPath("Serde_JSON"), "se/rd/serde_json");
+});
+
+Deno.test("crate names compare as crates.io compares them: case and - or _ ignored", () => {
+  for (const spelling of ["My_Crate", "my-crate", "MY-CRATE", "my_crate"]) {
+    assert.equal(crateKey(spelling), "my-crate", spelling);
+  }
+  assert.notEqual(crateKey("mycrate"), crateKey("my-crate"));
+  // Every lowercased spelling the index could hold, the name's own first.
+  assert.deepEqual(indexSpellings("Serde-JSON", 64), ["serde-json", "serde_json"]);
+  assert.deepEqual(indexSpellings("a_b-c", 64), ["a_b-c", "a-b-c", "a-b_c", "a_b_c"]);
+  assert.deepEqual(indexSpellings("itoa", 64), ["itoa"]);
+  assert.equal(indexSpellings("a-b-c-d-e-f-g", 64)?.length, 64);
+  assert.equal(indexSpellings("a-b-c-d-e-f-g-h", 64), undefined);
 });
 
 Deno.test("index and download routes parse; anything else does not", () => {

@@ -9,7 +9,10 @@ import {
 import { tokenOf, WriteAuth } from "../../src/registry/auth.ts";
 
 async function withPackages(
-  fn: (open: () => Promise<PrivatePackages>, renders: string[]) => Promise<void>,
+  fn: (
+    open: (sameName?: (name: string) => string) => Promise<PrivatePackages>,
+    renders: string[],
+  ) => Promise<void>,
 ) {
   const dir = await Deno.makeTempDir();
   const blobs = new BlobStore(join(dir, "blobs"), join(dir, "tmp"));
@@ -18,11 +21,11 @@ async function withPackages(
   const renders: string[] = [];
   // Separate instances on one KV: their in-process locks are separate, so only the
   // versionstamp check keeps their changes apart.
-  const open = async () => {
+  const open = async (sameName?: (name: string) => string) => {
     const packages = new PrivatePackages(kv, blobs, "npm", (state: PackageState) => {
       renders.push(`${state.pkg.name}@${state.pkg.rev}:${[...state.versions.keys()].join(",")}`);
       return Promise.resolve({ doc: "0".repeat(64) });
-    });
+    }, sameName);
     await packages.init();
     return packages;
   };
@@ -122,4 +125,60 @@ Deno.test("the write token is accepted as Bearer, Basic password and bare; nothi
   assert.equal(tokenOf(request("Token abc")), "abc");
   assert.equal(auth.refusal(request())?.status, 401);
   assert.equal(auth.refusal(request("Bearer vmpkg_secret")), undefined);
+});
+
+/** cargo's key: case and `-`/`_` ignored. */
+const crateKey = (name: string) => name.toLowerCase().replaceAll("_", "-");
+
+function addVersionTo(name: string, v: string) {
+  return (current: PackageState | undefined) => {
+    const state = current ?? PrivatePackages.emptyPackage(name, false);
+    if (state.versions.has(v)) throw new Error(`${v} exists`);
+    state.versions.set(v, version(v));
+    return state;
+  };
+}
+
+Deno.test("with a name key, every spelling finds one package; a new one keeps its spelling", async () => {
+  await withPackages(async (open) => {
+    const packages = await open(crateKey);
+    // Two spellings at once: the changes are serialized by key, so they make one package.
+    await Promise.all([
+      packages.change("my_crate", addVersionTo("my_crate", "1.0.0")),
+      packages.change("my-crate", addVersionTo("my-crate", "1.0.1")),
+    ]);
+    assert.equal(packages.count(), 1);
+    const [state] = await packages.list();
+    assert.equal(state.pkg.name, "my_crate", "stored as the first change spelled it");
+    assert.deepEqual([...state.versions.keys()].sort(), ["1.0.0", "1.0.1"]);
+    for (const spelling of ["my_crate", "my-crate", "MY-CRATE"]) {
+      assert.equal(packages.has(spelling), true, spelling);
+      assert.equal(packages.storedName(spelling), "my_crate", spelling);
+      assert.equal((await packages.get(spelling))?.name, "my_crate", spelling);
+      assert.equal((await packages.state(spelling))?.versions.size, 2, spelling);
+      assert.equal((await packages.file(spelling, "pkg-1.0.1.tgz"))?.version, "1.0.1", spelling);
+    }
+    assert.equal(packages.has("mycrate"), false);
+    // A new opener finds it by every spelling too.
+    assert.equal((await open(crateKey)).storedName("My-Crate"), "my_crate");
+    await packages.change("MY-CRATE", () => undefined);
+    assert.equal(packages.has("my_crate"), false);
+  });
+});
+
+Deno.test("two records of one key from before keys were compared each stay reachable", async () => {
+  await withPackages(async (open) => {
+    const exact = await open();
+    await exact.change("foo-bar", addVersionTo("foo-bar", "1.0.0"));
+    await exact.change("foo_bar", addVersionTo("foo_bar", "2.0.0"));
+    const packages = await open(crateKey);
+    assert.equal(packages.count(), 2);
+    assert.equal(packages.storedName("foo-bar"), "foo-bar");
+    assert.equal(packages.storedName("foo_bar"), "foo_bar");
+    const other = packages.storedName("Foo-Bar");
+    assert.ok(other === "foo-bar" || other === "foo_bar");
+    // When the record a key finds goes, the other one is found by that key.
+    await packages.change(other!, () => undefined);
+    assert.equal(packages.storedName("FOO_BAR"), other === "foo-bar" ? "foo_bar" : "foo-bar");
+  });
 });

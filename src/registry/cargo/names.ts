@@ -1,6 +1,11 @@
 // Sparse-index paths and crate names. Index paths are derived from the lowercased name
 // (`1/a`, `2/ab`, `3/a/abc`, `ab/cd/abcd…`), so a path is accepted only when its prefix is the one
 // the name implies: nothing else can reach the store or the upstream URL.
+//
+// Names compare as crates.io compares them: case-insensitive, `-` and `_` alike (`crateKey`).
+// crates.io refuses a new crate whose key is an existing crate's, so one key is one crate, but its
+// index stores each crate under its own lowercased spelling only (`se/rd/serde_json` is 200,
+// `se/rd/serde-json` 404): checking "does crates.io have this name" means asking every spelling.
 
 export type CargoRoute =
   | { kind: "config" }
@@ -17,6 +22,27 @@ const VERSION = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
 
 export function isValidCrateName(name: string): boolean {
   return CRATE_NAME.test(name);
+}
+
+/** The one key a crate name is compared by: lowercase, `_` written `-`. */
+export function crateKey(name: string): string {
+  return name.toLowerCase().replaceAll("_", "-");
+}
+
+/**
+ * The lowercased spellings of a name's key that crates.io's index could hold, the name's own first:
+ * each `-`/`_` either way. Undefined past `max` spellings (2^separators), so a name made of
+ * separators cannot turn one check into thousands of upstream requests.
+ */
+export function indexSpellings(name: string, max: number): string[] | undefined {
+  const own = name.toLowerCase();
+  const parts = crateKey(own).split("-");
+  if (2 ** (parts.length - 1) > max) return undefined;
+  let spellings = [parts[0]];
+  for (const part of parts.slice(1)) {
+    spellings = spellings.flatMap((prefix) => [`${prefix}-${part}`, `${prefix}_${part}`]);
+  }
+  return [own, ...spellings.filter((spelling) => spelling !== own)];
 }
 
 export function indexPath(name: string): string {

@@ -2,6 +2,12 @@
 // index files and .crate downloads of private crates. A private crate is served only from what
 // was published here, never fetched upstream or merged with crates.io's versions of that name:
 // each name has one source (see private_policy.ts).
+//
+// A name is every spelling of its key (`crateKey`: case and `-`/`_` ignored), as on crates.io:
+// a private crate hides every spelling from upstream, a new name is refused while crates.io has
+// any spelling of it, and a publish under another spelling of a private crate is refused as
+// crates.io refuses it ("crate was previously named …"). A claim reserves every spelling; the
+// first published version fixes the exact one.
 import { sha256Hex } from "../../store/hashing.ts";
 import { type PackageState, PrivatePackages } from "../../store/private_packages.ts";
 import type { EcosystemContext } from "../context.ts";
@@ -12,6 +18,7 @@ import { packageToPublish } from "../private_policy.ts";
 import { ClientError, readLimitedBody } from "../request_body.ts";
 import { checkCrateArchive } from "./crate_archive.ts";
 import { cargoError, toCargoErrors } from "./errors.ts";
+import { crateKey, indexSpellings } from "./names.ts";
 import {
   compareVersions,
   type IndexLine,
@@ -32,19 +39,27 @@ interface StoredCrate {
 const INDEX_DOCUMENT = "index";
 const DEFAULT_PER_PAGE = 10;
 const MAX_PER_PAGE = 100;
+/** Spellings asked upstream before a new name is made private (6 separators); more: 503. */
+const MAX_UPSTREAM_SPELLINGS = 64;
 
 export class PrivateCrates {
   readonly privates: PrivatePackages;
 
   constructor(
     private readonly ctx: EcosystemContext,
-    /** Whether crates.io has the name; throws when it cannot be asked. */
+    /** Whether crates.io's index has this exact (lowercased) spelling; throws when it cannot tell. */
     private readonly existsUpstream: (name: string) => Promise<boolean>,
   ) {
-    this.privates = new PrivatePackages(ctx.kv, ctx.blobs, "cargo", (state) => this.#render(state));
+    this.privates = new PrivatePackages(
+      ctx.kv,
+      ctx.blobs,
+      "cargo",
+      (state) => this.#render(state),
+      crateKey,
+    );
   }
 
-  /** Whether a (lowercased) crate name is private here. */
+  /** Whether a crate name, in any spelling, is private here. */
   has(name: string): boolean {
     return this.privates.has(name);
   }
@@ -59,11 +74,12 @@ export class PrivateCrates {
     await this.privates.change(name, async (current) => {
       const state = await packageToPublish(current, name, {
         type: "cargo",
-        existsUpstream: () => this.existsUpstream(name),
+        existsUpstream: () => this.#upstreamSpelling(name),
         request,
       });
       await this.#refuseConflicts(state, meta.name, meta.vers);
-      const file = await this.privates.storeFile(crateFileName(name, meta.vers), crate);
+      // Under the name the package is stored as, which a download in any spelling finds.
+      const file = await this.privates.storeFile(crateFileName(state.pkg.name, meta.vers), crate);
       const stored: StoredCrate = { line, description: meta.description };
       state.versions.set(meta.vers, {
         version: meta.vers,
@@ -105,16 +121,16 @@ export class PrivateCrates {
   /** `GET /api/v1/crates?q=&per_page=`: private crates whose name contains the query. */
   async search(request: Request): Promise<Response> {
     const params = new URL(request.url).searchParams;
-    const query = normalize(params.get("q") ?? "");
+    const query = crateKey(params.get("q") ?? "");
     const perPage = Math.min(
       Math.max(Number.parseInt(params.get("per_page") ?? "", 10) || DEFAULT_PER_PAGE, 1),
       MAX_PER_PAGE,
     );
     const matches = (await this.privates.list())
-      .filter((state) => state.versions.size > 0 && normalize(state.pkg.name).includes(query))
+      .filter((state) => state.versions.size > 0 && crateKey(state.pkg.name).includes(query))
       // Exact matches first, as crates.io ranks them.
       .sort((a, b) =>
-        Number(normalize(b.pkg.name) === query) - Number(normalize(a.pkg.name) === query) ||
+        Number(crateKey(b.pkg.name) === query) - Number(crateKey(a.pkg.name) === query) ||
         a.pkg.name.localeCompare(b.pkg.name)
       );
     const crates = await Promise.all(
@@ -127,7 +143,11 @@ export class PrivateCrates {
     return jsonResponse({ crates, meta: { total: matches.length } });
   }
 
-  /** The sparse-index file of a private crate; 404 while it has no versions (still private). */
+  /**
+   * The sparse-index file of a private crate, at the index path of any spelling (its lines carry
+   * the published name, which is what cargo matches); 404 while it has no versions (still
+   * private).
+   */
   async indexFile(request: Request, name: string): Promise<Response> {
     const pkg = await this.privates.get(name);
     const digest = pkg?.documents[INDEX_DOCUMENT];
@@ -146,8 +166,10 @@ export class PrivateCrates {
 
   /** A .crate as it was uploaded; a yanked version stays downloadable, as on crates.io. */
   async download(request: Request, name: string, version: string): Promise<Response> {
-    const crate = name.toLowerCase();
-    const file = await this.privates.file(crate, crateFileName(crate, version));
+    const stored = this.privates.storedName(name);
+    const file = stored === undefined
+      ? undefined
+      : await this.privates.file(stored, crateFileName(stored, version));
     if (!file) return cargoError(404, `crate ${name} has no version ${version}`);
     return toCargoErrors(await servePrivateFile(this.ctx, request, file, "application/gzip"));
   }
@@ -169,7 +191,25 @@ export class PrivateCrates {
     return { [INDEX_DOCUMENT]: digest };
   }
 
-  /** A version, or the same one with other build metadata, or the name in other case. */
+  /**
+   * Whether crates.io has any spelling of the name: the spelling it has (true when it is this
+   * one), or false. Throws (so the publish is refused with a hint to claim the name) when a
+   * spelling cannot be asked or there are too many to ask.
+   */
+  async #upstreamSpelling(name: string): Promise<string | boolean> {
+    const spellings = indexSpellings(name, MAX_UPSTREAM_SPELLINGS);
+    if (!spellings) {
+      throw new Error(`${name} has too many - and _ to check every spelling on crates.io`);
+    }
+    const found = await Promise.all(spellings.map((spelling) => this.existsUpstream(spelling)));
+    const upstream = spellings.find((_, i) => found[i]);
+    return upstream === undefined ? false : upstream === name.toLowerCase() || upstream;
+  }
+
+  /**
+   * A version, or the same one with other build metadata, or the name in another spelling: as on
+   * crates.io, every version of a crate has the name its first one was published with.
+   */
   async #refuseConflicts(state: PackageState, name: string, vers: string): Promise<void> {
     const plain = withoutBuildMetadata(vers);
     const existing = [...state.versions.keys()].find((v) => withoutBuildMetadata(v) === plain);
@@ -186,7 +226,8 @@ export class PrivateCrates {
       if (published !== name) {
         throw new ClientError(
           409,
-          `this crate is published as ${published}; every version must use that name`,
+          `crate was previously named \`${published}\`: every version of a crate must use the ` +
+            `name its first version was published with (${name} is another spelling of it)`,
         );
       }
     }
@@ -218,13 +259,9 @@ export function isThisRegistryIndex(
   return parsed.host === requestHost || (parsed.protocol === "http:" && port === ourPort);
 }
 
-export function crateFileName(lowercaseName: string, version: string): string {
-  return `${lowercaseName}-${version}.crate`;
-}
-
-/** crates.io treats `-` and `_` alike in search, and ignores case. */
-function normalize(name: string): string {
-  return name.toLowerCase().replaceAll("_", "-");
+/** The file name of a private crate's version, from the name the package is stored under. */
+export function crateFileName(storedName: string, version: string): string {
+  return `${storedName}-${version}.crate`;
 }
 
 /** The highest version not yanked, or the highest of all when every version is yanked. */
