@@ -90,6 +90,23 @@ Deno.test("the abbreviated document keeps install fields and drops the rest", ()
   assert.equal(v2.deprecated, "use 3");
 });
 
+Deno.test("the version index finds each manifest in the manifests bytes, and the tags", () => {
+  const { manifests, versionIndex } = derive();
+  assert.deepEqual(versionIndex.distTags, { latest: "2.0.0" });
+  assert.deepEqual(Object.keys(versionIndex.versions), ["1.0.0", "2.0.0"]);
+  const full = JSON.parse(fullDocument());
+  for (const [version, [offset, length]] of Object.entries(versionIndex.versions)) {
+    const text = new TextDecoder().decode(manifests.subarray(offset, offset + length));
+    assert.deepEqual(JSON.parse(text), full.versions[version], version);
+  }
+  const total = Object.values(versionIndex.versions).reduce((sum, [, length]) => sum + length, 0);
+  assert.equal(manifests.byteLength, total);
+  // Tags that are not strings are not tags.
+  const odd = { ...upstreamDoc, "dist-tags": { latest: "1.0.0", broken: 7 } };
+  const { versionIndex: oddIndex } = derivePackument("@scope/demo", JSON.stringify(odd));
+  assert.deepEqual(oddIndex.distTags, { latest: "1.0.0" });
+});
+
 Deno.test("invalid upstream JSON is refused", () => {
   assert.throws(() => rewriteTarballUrls("x", "{oops"), /other than a JSON object/);
   assert.throws(() => rewriteTarballUrls("x", "[1]"), /other than a JSON object/);

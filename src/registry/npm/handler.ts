@@ -19,8 +19,15 @@ import { NpmPrivateRoutes } from "./private_routes.ts";
 import { privateDocumentOutcome } from "../documents.ts";
 import { PrivatePackages } from "../../store/private_packages.ts";
 import type { EcosystemRegistry } from "../ecosystem.ts";
-import { derivePackument, rewriteTarballUrls, type TarballDigests } from "./packument.ts";
+import {
+  derivePackument,
+  rewriteTarballUrls,
+  type TarballDigests,
+  type VersionIndex,
+} from "./packument.ts";
 import { Coalescer } from "../../upstream/coalescer.ts";
+import type { BlobStore } from "../../store/blob_store.ts";
+import { BASE_URL_PLACEHOLDER } from "../../store/rendered_documents.ts";
 
 export interface NpmOptions {
   /** e.g. https://registry.npmjs.org (no trailing slash needed). */
@@ -38,6 +45,9 @@ interface PackumentRecord {
 interface DerivedDigests {
   abbreviatedDigest: string;
   tarballIndexDigest: string;
+  /** These two are absent in records derived before versions were indexed: derived again. */
+  versionIndexDigest: string;
+  manifestsDigest: string;
 }
 
 const ABBREVIATED_TYPE = "application/vnd.npm.install-v1+json";
@@ -49,6 +59,8 @@ const AUDIT_TIMEOUT_MS = 15_000;
 const PING_TIMEOUT_MS = 5_000;
 /** An audit body lists the names and versions of one tree: a few hundred KB, gzipped. */
 const MAX_AUDIT_BODY = 16 * 1024 * 1024;
+/** Derivations of private documents kept in memory (their record is not the cache's). */
+const MAX_PRIVATE_DERIVED = 256;
 
 export class NpmRegistry implements EcosystemRegistry {
   static readonly prefix = "/npm";
@@ -56,12 +68,16 @@ export class NpmRegistry implements EcosystemRegistry {
   readonly cachedFilesPrefix = ["npm", "tarball"];
   readonly #upstream: string;
   readonly #tarballIndexes: JsonBlobCache<Record<string, TarballDigests>>;
+  readonly #versionIndexes: JsonBlobCache<VersionIndex>;
   readonly #deriving = new Coalescer<DerivedDigests>();
+  /** Private full document digest → what was derived from it. */
+  readonly #privateDerived = new Map<string, DerivedDigests>();
   readonly #private: NpmPrivateRoutes;
 
   constructor(private readonly ctx: EcosystemContext, options: NpmOptions) {
     this.#upstream = options.upstream.replace(/\/+$/, "");
     this.#tarballIndexes = new JsonBlobCache(ctx.blobs);
+    this.#versionIndexes = new JsonBlobCache(ctx.blobs);
     this.privates = new PrivatePackages(
       ctx.kv,
       ctx.blobs,
@@ -157,16 +173,34 @@ export class NpmRegistry implements EcosystemRegistry {
     });
   }
 
-  /** The abbreviated document and tarball index of a stored packument, made once. */
-  #derived(name: string, record: PackumentRecord): Promise<DerivedDigests> {
-    if (record.derived) return Promise.resolve(record.derived);
+  /**
+   * The abbreviated document, tarball index and version index of a stored packument, made once
+   * per document: kept in the cache's record, or in memory for a private package's document.
+   */
+  #derived(name: string, record: PackumentRecord, isPrivate = false): Promise<DerivedDigests> {
+    if (record.derived?.manifestsDigest) return Promise.resolve(record.derived);
+    const known = isPrivate ? this.#privateDerived.get(record.fullDigest) : undefined;
+    if (known) return Promise.resolve(known);
     return this.#deriving.run(record.fullDigest, async () => {
       const derived = derivePackument(name, await this.ctx.rendered.template(record.fullDigest));
-      const [abbreviatedDigest, tarballIndexDigest] = await Promise.all([
-        this.ctx.blobs.putBytes(derived.abbreviated),
-        this.#tarballIndexes.put(derived.tarballs),
-      ]);
-      const digests = { abbreviatedDigest, tarballIndexDigest };
+      const [abbreviatedDigest, tarballIndexDigest, versionIndexDigest, manifestsDigest] =
+        await Promise.all([
+          this.ctx.blobs.putBytes(derived.abbreviated),
+          this.#tarballIndexes.put(derived.tarballs),
+          this.#versionIndexes.put(derived.versionIndex),
+          this.ctx.blobs.putBytes(derived.manifests),
+        ]);
+      const digests = {
+        abbreviatedDigest,
+        tarballIndexDigest,
+        versionIndexDigest,
+        manifestsDigest,
+      };
+      if (isPrivate) {
+        if (this.#privateDerived.size >= MAX_PRIVATE_DERIVED) this.#privateDerived.clear();
+        this.#privateDerived.set(record.fullDigest, digests);
+        return digests;
+      }
       const key = ["npm", "packument", name];
       const current = (await this.ctx.kv.get<PackumentRecord>(key)).value;
       // Only if the document was not replaced meanwhile; the next request derives again if so.
@@ -186,6 +220,8 @@ export class NpmRegistry implements EcosystemRegistry {
       outcome: Exclude<MetadataOutcome<unknown>, { kind: "not-found" }>;
       digest: string;
       isPrivate: boolean;
+      /** The cache's record of a public packument. */
+      cached?: PackumentRecord;
     } | Response
   > {
     if (this.privates.has(name)) {
@@ -204,7 +240,7 @@ export class NpmRegistry implements EcosystemRegistry {
     const digest = abbreviated
       ? (await this.#derived(name, outcome.record)).abbreviatedDigest
       : outcome.record.fullDigest;
-    return { outcome, digest, isPrivate: false };
+    return { outcome, digest, isPrivate: false, cached: outcome.record };
   }
 
   async #packument(request: Request, name: string): Promise<Response> {
@@ -223,28 +259,42 @@ export class NpmRegistry implements EcosystemRegistry {
     });
   }
 
-  /** `GET /npm/<name>/<version|tag>`: one version's manifest, as `npm view name@1.2.3` asks. */
+  /**
+   * `GET /npm/<name>/<version|tag>`: one version's manifest, as `npm view name@1.2.3` asks. Read
+   * from the version index derived with the abbreviated document: never a parse of the packument
+   * per request (a 1.4 MB one parsed 200 times at once stalled the whole server).
+   */
   async #version(request: Request, name: string, versionOrTag: string): Promise<Response> {
     const source = await this.#packumentSource(name, false);
     if (source instanceof Response) return source;
     countMetadataOutcome(this.ctx, source.outcome);
-    const rendered = await this.ctx.rendered.get(
-      source.digest,
+    // A private package's full document has no cache record: its derivation is kept in memory.
+    const record = source.cached ?? { name, fullDigest: source.digest };
+    const lookUp = async () => {
+      const derived = await this.#derived(name, record, source.isPrivate);
+      const index = await this.#versionIndexes.get(derived.versionIndexDigest);
+      return manifestOf(this.ctx.blobs, index, derived.manifestsDigest, versionOrTag);
+    };
+    let template: string | undefined;
+    try {
+      template = await lookUp();
+    } catch (error) {
+      if (!source.isPrivate || !(error instanceof Deno.errors.NotFound)) throw error;
+      // No record refers to a private document's derived blobs, so `vm pkg gc` may have removed
+      // them: derive them again.
+      this.#privateDerived.delete(source.digest);
+      template = await lookUp();
+    }
+    if (template === undefined) {
+      return errorResponse(404, `version ${versionOrTag} of ${name} not found`);
+    }
+    const body = template.replaceAll(
+      BASE_URL_PLACEHOLDER,
       baseUrlFor(request, this.ctx.fallbackHost, NpmRegistry.prefix),
-      false,
-    );
-    const doc = JSON.parse(
-      rendered.bytes
-        ? new TextDecoder().decode(rendered.bytes)
-        : await Deno.readTextFile(rendered.path),
-    );
-    const version = doc["dist-tags"]?.[versionOrTag] ?? versionOrTag;
-    const manifest = doc.versions?.[version];
-    if (!manifest) return errorResponse(404, `version ${versionOrTag} of ${name} not found`);
-    const body = JSON.stringify(manifest);
+    ) + "\n";
     this.ctx.stats.add("servedBytes", body.length);
     if (!source.isPrivate) this.ctx.stats.add("directBytes", body.length);
-    return jsonResponse(manifest);
+    return new Response(body, { headers: { "content-type": "application/json" } });
   }
 
   #tarball(request: Request, name: string, filename: string): Promise<Response> {
@@ -324,6 +374,31 @@ export class NpmRegistry implements EcosystemRegistry {
     const what = route.kind === "tarball" ? `${route.name}/${route.filename}` : route.name;
     return failureResponse(this.ctx, what, error);
   }
+}
+
+/**
+ * The manifest template of a version or dist-tag, read from its place in the manifests blob;
+ * undefined when there is no such version. The index has no prototype (JsonBlobCache), so a
+ * `constructor` or `__proto__` from the URL is simply not there.
+ */
+async function manifestOf(
+  blobs: BlobStore,
+  index: VersionIndex,
+  manifestsDigest: string,
+  versionOrTag: string,
+): Promise<string | undefined> {
+  const at = index.versions[index.distTags[versionOrTag] ?? versionOrTag];
+  if (!at) return undefined;
+  const [offset, length] = at;
+  using file = await Deno.open(blobs.pathOf(manifestsDigest));
+  await file.seek(offset, Deno.SeekMode.Start);
+  const bytes = new Uint8Array(length);
+  for (let read = 0; read < length;) {
+    const n = await file.read(bytes.subarray(read));
+    if (n === null) throw new Error(`the manifests blob ${manifestsDigest} is cut short`);
+    read += n;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 function expectedDigest(ref: TarballDigests): ExpectedDigest | undefined {

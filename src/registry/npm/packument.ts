@@ -2,9 +2,10 @@
 // not wait for work it does not need:
 // 1. On the request path, the tarball URLs are rewritten in the upstream text itself (no parse,
 //    no re-serialization of a document that can be 20 MB): the result is the stored full document.
-// 2. Later, when an abbreviated document or a tarball is first asked for, the stored document is
-//    parsed once to derive the abbreviated ("corgi") document and a small index from tarball file
-//    name to its digests, so a tarball request never parses the packument again.
+// 2. Later, when an abbreviated document, a tarball or one version is first asked for, the stored
+//    document is parsed once to derive the abbreviated ("corgi") document, a small index from
+//    tarball file name to its digests, and the version manifests one after another with an index
+//    of where each is: a tarball or `/<name>/<version>` request never parses the packument again.
 // `integrity`, `shasum` and `signatures` are never touched.
 import { BASE_URL_PLACEHOLDER } from "../../store/rendered_documents.ts";
 import { UpstreamDataError } from "../outcomes.ts";
@@ -18,6 +19,16 @@ export interface TarballDigests {
 export interface DerivedPackument {
   abbreviated: Uint8Array;
   tarballs: Record<string, TarballDigests>;
+  /** Every version's manifest as JSON (tarball URLs still templates), one after another. */
+  manifests: Uint8Array;
+  versionIndex: VersionIndex;
+}
+
+/** What `/<name>/<version|tag>` needs: the tags, and where each version is in `manifests`. */
+export interface VersionIndex {
+  distTags: Record<string, string>;
+  /** version → [byte offset, byte length] in `manifests`. */
+  versions: Record<string, [number, number]>;
 }
 
 const TARBALL_FILE = /^[A-Za-z0-9_~-][A-Za-z0-9._~+-]*\.tgz$/;
@@ -54,8 +65,16 @@ export function derivePackument(name: string, fullTemplate: string): DerivedPack
   const versions = isObject(doc.versions) ? doc.versions : {};
   const tarballs: Record<string, TarballDigests> = {};
   const abbreviatedVersions: Json = {};
+  const encoder = new TextEncoder();
+  const manifests: Uint8Array[] = [];
+  const manifestAt: [string, [number, number]][] = [];
+  let offset = 0;
   for (const [version, manifest] of Object.entries(versions)) {
     if (!isObject(manifest)) continue;
+    const bytes = encoder.encode(JSON.stringify(manifest));
+    manifests.push(bytes);
+    manifestAt.push([version, [offset, bytes.byteLength]]);
+    offset += bytes.byteLength;
     const dist = isObject(manifest.dist) ? manifest.dist : undefined;
     const filename = typeof dist?.tarball === "string"
       ? dist.tarball.slice(dist.tarball.lastIndexOf("/") + 1)
@@ -75,7 +94,31 @@ export function derivePackument(name: string, fullTemplate: string): DerivedPack
     versions: abbreviatedVersions,
   };
   if (typeof time?.modified === "string") abbreviated.modified = time.modified;
-  return { abbreviated: new TextEncoder().encode(JSON.stringify(abbreviated)), tarballs };
+  const distTags = isObject(doc["dist-tags"]) ? doc["dist-tags"] : {};
+  return {
+    abbreviated: encoder.encode(JSON.stringify(abbreviated)),
+    tarballs,
+    manifests: concat(manifests, offset),
+    // Tags that do not name a version by a string are not tags.
+    versionIndex: {
+      distTags: Object.fromEntries(
+        Object.entries(distTags).filter((tag): tag is [string, string] =>
+          typeof tag[1] === "string"
+        ),
+      ),
+      versions: Object.fromEntries(manifestAt),
+    },
+  };
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.byteLength;
+  }
+  return out;
 }
 
 type Json = Record<string, unknown>;
