@@ -2,6 +2,11 @@
 // tests/integration/compile_test.ts runs it and checks that deno.json's `compile` task is this
 // same command (a task string cannot import the list). The permissions are the ones `vm` grants
 // itself when it re-runs from source, so a compiled `vm` can do exactly what `deno task vm` can.
+// They are fixed in the binary: deno compile bakes them in, a compiled program ignores --allow-*
+// on its command line, and Deno cannot narrow a granted kind to paths or hosts at run time. So a
+// compiled `vm` cannot give its registry server the narrow set that `vm pkg start` gives it from
+// source (src/daemon/server_sandbox.ts); its server drops every kind it can once it listens (run,
+// ffi, import, env, sys) and keeps read, write and net unscoped, and says so in its log.
 import { PERMISSION_FLAGS } from "../src/daemon/self_command.ts";
 
 export const COMPILE_FLAGS: readonly string[] = [...PERMISSION_FLAGS, "--unstable-kv"];

@@ -109,7 +109,7 @@ export function pkgCommand(): Command {
       if (flags.foreground) {
         if (flags.docker) throw new CliError("--docker runs under Docker, not in this terminal");
         const onReady = flags.config
-          ? (record: ServerRecord) => void configureProject(choices.dataDir, record)
+          ? (record: ServerRecord) => configureProject(choices.dataDir, record)
           : undefined;
         const advertise = advertisementFromEnv();
         await runForeground({ ...registryOptionsFor(choices), onReady, advertise }).catch(

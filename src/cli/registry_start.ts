@@ -13,8 +13,9 @@ import { dockerBridgeAddresses, isLoopbackAddress } from "../daemon/docker_bridg
 import { startBackground } from "../daemon/lifecycle.ts";
 import { REGISTRY_CONTAINER, startRegistryContainer } from "../daemon/registry_container.ts";
 import { findServer } from "../daemon/server_record.ts";
+import { serverPermissionFlags, upstreamsOf } from "../daemon/server_sandbox.ts";
 import type { ServerRecord } from "../daemon/server_record.ts";
-import type { RegistryOptions } from "../registry/server.ts";
+import { DEFAULT_HOST, DEFAULT_PORT, type RegistryOptions } from "../registry/server.ts";
 import { AdjustableClock } from "../store/clock.ts";
 import { CliError } from "./errors.ts";
 
@@ -77,17 +78,39 @@ function testClockFromEnv(): AdjustableClock | undefined {
   return Deno.env.get("VM_PKG_TEST_CLOCK") === "1" ? new AdjustableClock() : undefined;
 }
 
-/** Starts the registry detached; it outlives this process. */
+/**
+ * Starts the registry detached; it outlives this process. From source it runs with the
+ * narrowest permissions it works with (serverPermissionFlags): its data dir, its config file,
+ * the addresses it listens on and the upstreams these choices configure.
+ */
 export async function launchInBackground(
   choices: StartChoices,
 ): Promise<{ record: ServerRecord; logFile: string }> {
   assertPortFree(choices.host, choices.port);
   const args = [...settingArgs(choices), ...(choices.bridge ? [] : ["--no-bridge"])];
   try {
-    return await startBackground(choices.dataDir, args);
+    return await startBackground(choices.dataDir, args, backgroundPermissions(choices));
   } catch (error) {
     throw new CliError(`could not start the registry: ${(error as Error).message}`);
   }
+}
+
+/**
+ * The background server's permissions, from the same options it computes from these choices:
+ * what it listens on (the bridge address included) and where it fetches from.
+ */
+function backgroundPermissions(choices: StartChoices): string[] {
+  const options = registryOptionsFor(choices);
+  const bridge = options.alsoListenOn ?? [];
+  return serverPermissionFlags({
+    dataDir: options.dataDir,
+    configFile: configPath(),
+    listen: [options.hostname ?? DEFAULT_HOST, ...bridge],
+    port: options.port ?? DEFAULT_PORT,
+    upstreams: upstreamsOf(options),
+    // Where there is no bridge now, its lookup in the server fails quietly and finds none.
+    findsBridge: bridge.length > 0,
+  });
 }
 
 function assertPortFree(hostname: string, port: number): void {
@@ -117,6 +140,7 @@ export async function launchInDocker(choices: StartChoices, image: string): Prom
       port: choices.port,
       // The container chooses its own address, port and data path.
       serverArgs: settingArgs(choices, ["host", "port", "data_dir"]),
+      upstreams: upstreamsOf(choices),
     });
   } catch (error) {
     throw new CliError(`could not start the registry container: ${(error as Error).message}`);

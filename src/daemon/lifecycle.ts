@@ -7,6 +7,7 @@ import { type RegistryOptions, startRegistry } from "../registry/server.ts";
 import { VERSION } from "../version.ts";
 import { unconfigureProjects } from "../clients/project_config.ts";
 import { selfCommand } from "./self_command.ts";
+import { dropPermissionsAfterStart } from "./server_sandbox.ts";
 import { type ContainerAdvertisement, stopRegistryContainer } from "./registry_container.ts";
 import {
   findServer,
@@ -18,8 +19,11 @@ import {
 
 export interface ForegroundOptions extends RegistryOptions {
   logRequests: boolean;
-  /** Called once the server listens and its record is written. */
-  onReady?(record: ServerRecord): void;
+  /**
+   * Called once the server listens, with the record it is about to write; awaited, since it runs
+   * before the permissions the server no longer needs are dropped (it may read the environment).
+   */
+  onReady?(record: ServerRecord): void | Promise<void>;
   /**
    * How the host reaches a server that runs in a container (`vm pkg start --docker`): the record
    * must carry the host's URL and the container's name, not what the server sees inside.
@@ -41,7 +45,6 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
     startedAt: new Date().toISOString(),
     version: VERSION,
   };
-  await writeServerRecord(options.dataDir, record);
   // In a container, every interface is the container's own; Docker publishes chosen ports.
   if (!options.advertise && (registry.hostname === "0.0.0.0" || registry.hostname === "::")) {
     log.warn(
@@ -52,7 +55,11 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
   if (registry.addresses.length > 1) {
     log.info(`also listening on ${registry.addresses.slice(1).join(", ")} (for containers)`);
   }
-  options.onReady?.(record);
+  await options.onReady?.(record);
+  // From here on the server only serves: no programs, environment or system information. The
+  // record comes after, so a server the CLI sees running holds no more than that.
+  log.info(await dropPermissionsAfterStart());
+  await writeServerRecord(options.dataDir, record);
 
   const signals = new StopSignals();
   const stop = (signal: string) => {
@@ -77,9 +84,15 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
     await registry.finished;
   } finally {
     await removeServerRecord(options.dataDir, Deno.pid);
-    // Projects must not keep pointing at a registry that is gone.
-    const cleaned = await unconfigureProjects(dataLayout(options.dataDir).projectsFile);
-    for (const change of cleaned) log.info(`removed the vm pkg block from ${change.path}`);
+    // Projects must not keep pointing at a registry that is gone. Their files lie outside the
+    // data dir: a server vm started may write only there (and one in a container does not see
+    // the host's projects), so `vm pkg stop` takes them out once it has stopped; it also does for
+    // a server that was killed. Only a server run by hand, with write access everywhere, does it
+    // itself. Trying without access would forget the projects without cleaning them.
+    if (!options.advertise && Deno.permissions.querySync({ name: "write" }).state === "granted") {
+      const cleaned = await unconfigureProjects(dataLayout(options.dataDir).projectsFile);
+      for (const change of cleaned) log.info(`removed the vm pkg block from ${change.path}`);
+    }
     log.info("stopped");
   }
 }
@@ -114,24 +127,23 @@ export interface BackgroundStartResult {
 
 /**
  * Re-runs `vm pkg start --foreground` as a detached process whose output goes to server.log,
- * and waits until it answers on its health endpoint.
+ * with `permissions` (serverPermissionFlags) when running from source, and waits until it
+ * answers on its health endpoint.
  */
 export async function startBackground(
   dataDir: string,
   foregroundArgs: string[],
+  permissions: readonly string[],
   timeoutMs = 20_000,
 ): Promise<BackgroundStartResult> {
   const layout = dataLayout(dataDir);
   await Deno.mkdir(dataDir, { recursive: true });
   const logStart = await fileSize(layout.log);
   // The CLI that starts it writes the project's client configuration, not the server.
-  const { command, args } = selfCommand([
-    "pkg",
-    "start",
-    "--foreground",
-    "--no-config",
-    ...foregroundArgs,
-  ]);
+  const { command, args } = selfCommand(
+    ["pkg", "start", "--foreground", "--no-config", ...foregroundArgs],
+    permissions,
+  );
   const fd = openSync(layout.log, "a");
   let pid: number | undefined;
   try {

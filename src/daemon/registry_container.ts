@@ -1,16 +1,21 @@
 // `vm pkg start --docker`: the registry itself in a container, for hosts where people prefer
 // Docker to manage it. The container runs this same `vm` (the binary, or deno with the source,
 // mounted read-only at the same paths), keeps its data in the host data dir, publishes the same
-// port on loopback and on the Docker bridge, and restarts with Docker (unless stopped).
+// port on loopback and on the Docker bridge, and restarts with Docker (unless stopped). From
+// source it runs with the same narrow permissions as the background server, paths as the
+// container sees them; a compiled binary keeps its compiled-in ones (see server_sandbox.ts).
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { dockerBridgeAddresses } from "./docker_bridge.ts";
-import { selfCommand } from "./self_command.ts";
+import { runsFromSource, selfCommand } from "./self_command.ts";
+import { serverPermissionFlags } from "./server_sandbox.ts";
 import { docker } from "../vm/docker_cli.ts";
 
 export const REGISTRY_CONTAINER = "vm-pkg-registry";
 const CONTAINER_PORT = 3080;
 const CONTAINER_DATA = "/data";
+/** There is none in the container: every setting comes as an option. */
+const CONTAINER_CONFIG = "/etc/vm/pkg.yaml";
 
 /** What the server in the container writes into its record for the host's CLI. */
 export interface ContainerAdvertisement {
@@ -27,6 +32,8 @@ export interface ContainerStart {
   port: number;
   /** `pkg start` arguments besides host, port, data and foreground (upstreams, ttl, logging). */
   serverArgs: string[];
+  /** The upstream URLs those arguments configure: the only hosts the server may fetch from. */
+  upstreams: string[];
 }
 
 export async function startRegistryContainer(options: ContainerStart): Promise<void> {
@@ -38,6 +45,14 @@ export async function startRegistryContainer(options: ContainerStart): Promise<v
     addresses,
     container: REGISTRY_CONTAINER,
   };
+  const permissions = serverPermissionFlags({
+    dataDir: CONTAINER_DATA,
+    configFile: CONTAINER_CONFIG,
+    listen: ["0.0.0.0"],
+    port: CONTAINER_PORT,
+    upstreams: options.upstreams,
+    findsBridge: false,
+  });
   const { command, args } = selfCommand([
     "pkg",
     "start",
@@ -48,7 +63,7 @@ export async function startRegistryContainer(options: ContainerStart): Promise<v
     `--port=${CONTAINER_PORT}`,
     `--data=${CONTAINER_DATA}`,
     ...options.serverArgs,
-  ]);
+  ], permissions);
   const run = [
     "run",
     "--detach",
@@ -62,6 +77,8 @@ export async function startRegistryContainer(options: ContainerStart): Promise<v
     `${options.dataDir}:${CONTAINER_DATA}`,
     "--env",
     `VM_PKG_ADVERTISE=${JSON.stringify(advertise)}`,
+    "--env",
+    `VM_PKG_CONFIG=${CONTAINER_CONFIG}`,
     ...addresses.flatMap((address) => [
       "--publish",
       `${address}:${options.port}:${CONTAINER_PORT}`,
@@ -105,7 +122,7 @@ export async function isContainerRunning(name: string): Promise<boolean> {
  */
 function runtimeMounts(executable: string): string[] {
   const mounts = [`${executable}:${executable}:ro`, ...trustMounts()];
-  if (/^deno(\.exe)?$/.test(executable.split("/").pop() ?? "")) {
+  if (runsFromSource(executable)) {
     const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
     mounts.push(`${root}:${root}:ro`);
     const denoDir = Deno.env.get("DENO_DIR") ??

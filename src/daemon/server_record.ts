@@ -86,6 +86,14 @@ export type ServerState =
 export async function findServer(dataDir: string): Promise<ServerState> {
   const record = await readServerRecord(dataDir);
   if (!record) return { state: "stopped" };
+  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") {
+    // The sandboxed server itself (no --allow-run: neither ps nor docker): its answer on the
+    // health endpoint is the only sign of life it can see. The CLI that started it has already
+    // cleaned up a stale record with ps; what is left is an old container's, or a race.
+    if (await probeHealth(record.url) === record.pid) return { state: "running", record };
+    await removeServerRecord(dataDir, record.pid);
+    return { state: "stopped" };
+  }
   const alive = record.container
     ? await isContainerRunning(record.container)
     : isProcessAlive(record.pid);
