@@ -124,6 +124,12 @@ Deno.test({
         // The background server re-ran the binary itself, not deno with main.ts.
         assert.equal(await Deno.readLink(`/proc/${health.pid}/exe`), await Deno.realPath(binary));
       }
+      // Its permissions are the compiled-in ones: the server drops the kinds it can once it
+      // listens, and says that read, write and net stay unscoped (scripts/compile.ts).
+      assert.match(
+        await Deno.readTextFile(join(dataDir, "server.log")),
+        /permissions: no run, ffi, import, env, sys; read, write, net NOT narrowed \(a compiled vm/,
+      );
       const stopped = await runProcess(binary, ["pkg", "stop", ...data], { cwd });
       assert.equal(stopped.code, 0, stopped.stderr);
       const after = await runProcess(binary, ["pkg", "status", "--json", ...data], { cwd });
