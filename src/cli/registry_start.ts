@@ -64,6 +64,8 @@ export function registryOptionsFor(
     metadataMaxStaleSeconds: choices.metadataMaxStaleSeconds,
     offline: choices.offline,
     maxCacheBytes: choices.maxCacheSizeBytes,
+    maxDocumentBytes: choices.maxDocumentSizeBytes,
+    maxFileBytes: choices.maxFileSizeBytes,
     logRequests: choices.logRequests,
     testClock: testClockFromEnv(),
   };

@@ -23,6 +23,7 @@ import {
 } from "../registry/server.ts";
 import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX } from "../registry/pypi/handler.ts";
 import { DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "../registry/cargo/handler.ts";
+import { DEFAULT_LIMITS } from "../upstream/http_client.ts";
 import { defaultDataDir } from "./paths.ts";
 
 type Env = (name: string) => string | undefined;
@@ -54,6 +55,10 @@ export interface RegistrySettings {
   metadataMaxStaleSeconds: number;
   /** null means no limit. */
   maxCacheSizeBytes: number | null;
+  /** The largest upstream document read (after decompression). */
+  maxDocumentSizeBytes: number;
+  /** The largest package file read when neither its Content-Length nor its index says less. */
+  maxFileSizeBytes: number;
   /** Serve only what is cached; never contact an upstream. */
   offline: boolean;
   logRequests: boolean;
@@ -151,6 +156,26 @@ function durationKey<F extends keyof RegistrySettings>(
   });
 }
 
+/** A size that must be a bound: "unlimited" and 0 are refused. */
+function boundKey<F extends keyof RegistrySettings>(
+  field: F,
+  meaning: string,
+  fallbackBytes: number,
+  option: string,
+) {
+  return define({
+    field,
+    meaning,
+    expected: "a size such as 64MB or 2GB (units of 1024)",
+    defaultText: () => sizeText(fallbackBytes),
+    parse: (text) => (parseSize(text) ?? undefined) as RegistrySettings[F] | undefined,
+    stored: numberIfSame,
+    format: String,
+    showWritten: true,
+    option,
+  });
+}
+
 /** The keys, in the order `show` lists them. */
 const DEFINITIONS = {
   port: define({
@@ -223,6 +248,20 @@ const DEFINITIONS = {
     showWritten: true,
     option: "--max-cache-size <size>",
   }),
+  max_document_size: boundKey(
+    "maxDocumentSizeBytes",
+    "largest upstream document (packument, project page, index file) read, counted " +
+      "decompressed: a bigger one is refused and not cached",
+    DEFAULT_LIMITS.maxDocumentBytes,
+    "--max-document-size <size>",
+  ),
+  max_file_size: boundKey(
+    "maxFileSizeBytes",
+    "largest package file downloaded when neither its Content-Length nor its index says " +
+      "its size: a longer body is cut off and not stored",
+    DEFAULT_LIMITS.maxFileBytes,
+    "--max-file-size <size>",
+  ),
   offline: booleanKey(
     "offline",
     "serve only what is cached and never contact an upstream (a miss answers 503)",
@@ -278,6 +317,14 @@ export function parseDuration(text: string): number | undefined {
 }
 
 const SIZE_POWERS: Record<string, number> = { "": 0, k: 1, m: 2, g: 3, t: 4 };
+
+/** Bytes as parseSize reads them back, in the largest whole unit: 64MB, 2GB. */
+function sizeText(bytes: number): string {
+  for (const [unit, power] of [["TB", 4], ["GB", 3], ["MB", 2], ["KB", 1]] as const) {
+    if (bytes % 1024 ** power === 0) return `${bytes / 1024 ** power}${unit}`;
+  }
+  return String(bytes);
+}
 
 /**
  * "10GB", "500 MB", "1.5GiB", "1048576" → bytes; "0" and "unlimited" → null (no limit). Units are

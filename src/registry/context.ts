@@ -4,7 +4,11 @@ import type { BlobStore } from "../store/blob_store.ts";
 import type { CacheLimit } from "../store/cache_limit.ts";
 import type { Clock } from "../store/clock.ts";
 import type { RenderedDocuments } from "../store/rendered_documents.ts";
-import { UpstreamClient, type UpstreamTimeouts } from "../upstream/http_client.ts";
+import {
+  UpstreamClient,
+  type UpstreamLimits,
+  type UpstreamTimeouts,
+} from "../upstream/http_client.ts";
 import { MetadataCache } from "../upstream/metadata_cache.ts";
 import { VerifiedDownloads } from "../upstream/verified_download.ts";
 import type { WriteAuth } from "./auth.ts";
@@ -24,6 +28,8 @@ export interface SharedServices {
   /** Never contact an upstream: serve only what is cached. */
   offline: boolean;
   timeouts: UpstreamTimeouts;
+  /** How much of an upstream document or file is read at most. */
+  limits: UpstreamLimits;
   /** Checks the write token on publish and delete routes. */
   auth: WriteAuth;
   /** Last use of public files, and eviction past the size limit. */
@@ -52,9 +58,23 @@ export interface EcosystemContext {
   idle(): Promise<void>;
 }
 
-export function ecosystemContext(shared: SharedServices, name: string): EcosystemContext {
+/**
+ * `upstreams`: the ecosystem's configured upstream URLs, the only places its requests (and the
+ * redirects they meet) may go.
+ */
+export function ecosystemContext(
+  shared: SharedServices,
+  name: string,
+  upstreams: readonly string[],
+): EcosystemContext {
   const stats = shared.stats.for(name);
-  const upstream = new UpstreamClient(stats, shared.timeouts, shared.offline);
+  const upstream = new UpstreamClient(stats, {
+    upstreams,
+    timeouts: shared.timeouts,
+    offline: shared.offline,
+    limits: shared.limits,
+    onRefused: (error) => shared.log.warn(`${name}: refused ${error.message}`),
+  });
   const metadata = new MetadataCache(shared.kv, upstream, {
     ttlMs: shared.metadataTtlMs,
     maxStaleMs: shared.metadataMaxStaleMs,

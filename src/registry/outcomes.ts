@@ -1,6 +1,11 @@
 // How every ecosystem accounts for metadata lookups and turns failures into one clear answer.
 import { isDiskFull } from "../store/blob_store.ts";
-import { OfflineError, UpstreamStatusError, UpstreamUnavailableError } from "../upstream/errors.ts";
+import {
+  OfflineError,
+  UpstreamRefusedError,
+  UpstreamStatusError,
+  UpstreamUnavailableError,
+} from "../upstream/errors.ts";
 import type { MetadataOutcome } from "../upstream/metadata_cache.ts";
 import type { EcosystemContext } from "./context.ts";
 import { errorResponse } from "./http.ts";
@@ -31,6 +36,10 @@ export function failureResponse(ctx: EcosystemContext, what: string, error: unkn
       `${what} is not cached and the registry is offline (offline: true or --offline), ` +
         "so it does not ask the upstream",
     );
+  }
+  if (error instanceof UpstreamRefusedError) {
+    // Logged where it was refused (the upstream client); the client is told what broke the rule.
+    return errorResponse(502, `${what} is not served: ${error.message}`);
   }
   if (error instanceof UpstreamUnavailableError) {
     ctx.log.warn(`${what}: ${error.message}`);

@@ -12,6 +12,8 @@ import { errorResponse, fileResponse } from "./http.ts";
 export interface FileSource {
   url: string;
   expected: ExpectedDigest;
+  /** The size the index published, when it publishes one: no more is read. */
+  size?: number;
 }
 
 export interface PackageFileRequest {
@@ -61,6 +63,7 @@ export async function servePackageFile(
     key: spec.label,
     url: source.url,
     expected: source.expected,
+    size: source.size,
     onStored: async (file) => {
       await ctx.kv.set(spec.recordKey, { ...file, storedAt: ctx.clock.now() });
       ctx.cacheLimit.touch(spec.recordKey);

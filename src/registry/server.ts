@@ -5,7 +5,11 @@ import { BlobStore } from "../store/blob_store.ts";
 import { CacheLimit } from "../store/cache_limit.ts";
 import { type AdjustableClock, systemClock } from "../store/clock.ts";
 import { RenderedDocuments } from "../store/rendered_documents.ts";
-import { DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../upstream/http_client.ts";
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_TIMEOUTS,
+  type UpstreamTimeouts,
+} from "../upstream/http_client.ts";
 import { VERSION } from "../version.ts";
 import { loadOrCreateToken, WriteAuth } from "./auth.ts";
 import { ecosystemContext, type SharedServices } from "./context.ts";
@@ -60,6 +64,10 @@ export interface RegistryOptions {
    */
   testClock?: AdjustableClock;
   timeouts?: UpstreamTimeouts;
+  /** The largest upstream document read, after decompression (max_document_size). */
+  maxDocumentBytes?: number;
+  /** The largest package file read when its Content-Length and index say nothing less. */
+  maxFileBytes?: number;
   logger?: Logger;
 }
 
@@ -140,6 +148,10 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     metadataMaxStaleMs: maxStaleSeconds * 1000,
     offline: options.offline ?? false,
     timeouts: options.timeouts ?? DEFAULT_TIMEOUTS,
+    limits: {
+      maxDocumentBytes: options.maxDocumentBytes ?? DEFAULT_LIMITS.maxDocumentBytes,
+      maxFileBytes: options.maxFileBytes ?? DEFAULT_LIMITS.maxFileBytes,
+    },
     auth,
     cacheLimit,
     get fallbackHost() {
@@ -153,15 +165,23 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     cargo: options.cargoUpstream ?? DEFAULT_CARGO_INDEX,
     cargoFiles: options.cargoFilesUpstream ?? DEFAULT_CARGO_FILES,
   };
-  const npm = new NpmRegistry(ecosystemContext(shared, "npm"), { upstream: upstreams.npm });
-  const pypi = new PypiRegistry(ecosystemContext(shared, "pypi"), {
-    indexUpstream: upstreams.pypi,
-    filesUpstream: upstreams.pypiFiles,
+  const npm = new NpmRegistry(ecosystemContext(shared, "npm", [upstreams.npm]), {
+    upstream: upstreams.npm,
   });
-  const cargo = new CargoRegistry(ecosystemContext(shared, "cargo"), {
-    indexUpstream: upstreams.cargo,
-    filesUpstream: upstreams.cargoFiles,
-  });
+  const pypi = new PypiRegistry(
+    ecosystemContext(shared, "pypi", [upstreams.pypi, upstreams.pypiFiles]),
+    {
+      indexUpstream: upstreams.pypi,
+      filesUpstream: upstreams.pypiFiles,
+    },
+  );
+  const cargo = new CargoRegistry(
+    ecosystemContext(shared, "cargo", [upstreams.cargo, upstreams.cargoFiles]),
+    {
+      indexUpstream: upstreams.cargo,
+      filesUpstream: upstreams.cargoFiles,
+    },
+  );
   const ecosystems: { name: string; prefix: string; registry: EcosystemRegistry }[] = [
     { name: "npm", prefix: NpmRegistry.prefix, registry: npm },
     { name: "pypi", prefix: PypiRegistry.prefix, registry: pypi },
@@ -326,6 +346,16 @@ function checkOptions(options: RegistryOptions): void {
   const limit = options.maxCacheBytes;
   if (limit !== undefined && limit !== null && !(Number.isSafeInteger(limit) && limit > 0)) {
     throw new TypeError(`maxCacheBytes must be a positive whole number of bytes or null: ${limit}`);
+  }
+  for (
+    const [name, value] of [
+      ["maxDocumentBytes", options.maxDocumentBytes],
+      ["maxFileBytes", options.maxFileBytes],
+    ] as const
+  ) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+      throw new TypeError(`${name} must be a positive whole number of bytes: ${value}`);
+    }
   }
   for (
     const [name, value] of [

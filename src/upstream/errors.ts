@@ -3,8 +3,21 @@
 /** The upstream could not be reached or answered with a server error or timeout. */
 export class UpstreamUnavailableError extends Error {
   constructor(readonly url: string, reason: string) {
-    super(`upstream ${new URL(url).host} unavailable: ${reason}`);
+    super(`upstream ${hostOf(url)} unavailable: ${reason}`);
     this.name = "UpstreamUnavailableError";
+  }
+}
+
+/**
+ * The upstream's answer breaks a rule the registry keeps, so it is neither followed nor stored: a
+ * URL or redirect outside the configured upstreams, or a body over its size limit. A kind of
+ * "unavailable" on purpose: a cached copy keeps being served, and nothing new is cached.
+ */
+export class UpstreamRefusedError extends UpstreamUnavailableError {
+  constructor(url: string, readonly reason: string) {
+    super(url, reason);
+    this.name = "UpstreamRefusedError";
+    this.message = `upstream ${hostOf(url)}: ${reason}`;
   }
 }
 
@@ -19,7 +32,7 @@ export class OfflineError extends UpstreamUnavailableError {
 /** The upstream answered, but not with what we asked for (404, 403, …). */
 export class UpstreamStatusError extends Error {
   constructor(readonly url: string, readonly status: number) {
-    super(`upstream ${new URL(url).host} answered ${status}`);
+    super(`upstream ${hostOf(url)} answered ${status}`);
     this.name = "UpstreamStatusError";
   }
 }
@@ -29,5 +42,15 @@ export class IntegrityError extends Error {
   constructor(readonly what: string, expected: string, actual: string) {
     super(`integrity check failed for ${what}: expected ${expected}, got ${actual}`);
     this.name = "IntegrityError";
+  }
+}
+
+/** The host of a URL for a message; a URL a document made up may have none (`file:`) or not parse. */
+function hostOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return parsed.host || `${parsed.protocol}//`;
+  } catch {
+    return "(invalid URL)";
   }
 }

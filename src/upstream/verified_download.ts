@@ -6,10 +6,14 @@
 // it. The last byte is held back from every client until the digest has been verified: a client
 // never receives a complete body that did not match, and on a mismatch the stream errors, the
 // temp file is removed, and nothing enters the cache.
+//
+// A download reads at most the file's declared size: its Content-Length, else the size its index
+// published (PyPI's `size`), else max_file_size. A body that runs past it is cut off there and its
+// temp file removed, so a hostile upstream cannot fill the disk with a file that will never verify.
 import { type BlobStore, DiskFullError } from "../store/blob_store.ts";
 import { type ExpectedDigest, StreamingDigests } from "../store/hashing.ts";
 import { IntegrityError, UpstreamStatusError, UpstreamUnavailableError } from "./errors.ts";
-import type { UpstreamClient } from "./http_client.ts";
+import type { BodyLimit, UpstreamClient } from "./http_client.ts";
 
 export interface StoredFile {
   sha256: string;
@@ -21,6 +25,8 @@ export interface DownloadSpec {
   key: string;
   url: string;
   expected: ExpectedDigest;
+  /** The file's size as its index published it (PyPI's `size`): no more is ever read. */
+  size?: number;
   /** Records the verified file (KV), called before any client gets the last byte. */
   onStored(file: StoredFile): Promise<void>;
   /** Called once when the download fails after it started (clients' bodies are cut off). */
@@ -142,7 +148,12 @@ export class VerifiedDownloads {
   }
 
   async #start(spec: DownloadSpec): Promise<ActiveDownload> {
-    const response = await this.upstream.request(spec.url);
+    // The bytes as stored (never decompressed on the way: the digest is of those), bounded by
+    // the Content-Length the upstream client enforces, and by this limit.
+    const response = await this.upstream.request(spec.url, {}, {
+      decompress: false,
+      limit: this.#limit(spec),
+    });
     if (response.status !== 200) {
       await response.body.cancel();
       if (response.status >= 500 || response.status === 429) {
@@ -150,20 +161,26 @@ export class VerifiedDownloads {
       }
       throw new UpstreamStatusError(spec.url, response.status);
     }
-    const length = Number(response.headers.get("content-length") ?? NaN);
+    const announced = response.headers.get("content-length");
+    const length = announced !== null && /^\d+$/.test(announced) ? Number(announced) : undefined;
+    if (length !== undefined && spec.size !== undefined && length !== spec.size) {
+      await response.body.cancel();
+      throw this.upstream.refuse(
+        spec.url,
+        `announces ${length} bytes where the index published ${spec.size}; not read`,
+      );
+    }
+    const size = length ?? spec.size;
     // Before the first byte a client can still be told why (507); a file whose size is not
     // announced, or a disk that fills meanwhile, fails mid-stream instead.
-    const free = Number.isFinite(length) ? await this.blobs.freeBytes() : undefined;
-    if (free !== undefined && free < length) {
+    const free = size !== undefined ? await this.blobs.freeBytes() : undefined;
+    if (free !== undefined && size !== undefined && free < size) {
       await response.body.cancel();
-      throw new DiskFullError(`no space left on device: ${length} bytes needed, ${free} free`);
+      throw new DiskFullError(`no space left on device: ${size} bytes needed, ${free} free`);
     }
     let download: ActiveDownload;
     try {
-      download = new ActiveDownload(
-        this.blobs.tempPath(spec.key),
-        Number.isFinite(length) ? length : undefined,
-      );
+      download = new ActiveDownload(this.blobs.tempPath(spec.key), size);
     } catch (error) {
       await response.body.cancel();
       throw error;
@@ -172,6 +189,14 @@ export class VerifiedDownloads {
     this.#running.add(running);
     running.finally(() => this.#running.delete(running));
     return download;
+  }
+
+  /** At most what the index published, and never more than max_file_size. */
+  #limit(spec: DownloadSpec): BodyLimit {
+    const max = this.upstream.limits.maxFileBytes;
+    return spec.size !== undefined && spec.size <= max
+      ? { bytes: spec.size, name: "the size its index published" }
+      : { bytes: max, name: "max_file_size" };
   }
 
   async #transfer(

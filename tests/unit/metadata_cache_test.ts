@@ -74,7 +74,7 @@ async function withCache(fn: (setup: Setup) => Promise<void>): Promise<void> {
   const reopen = ({ offline }: { offline: boolean }) => {
     const cache = new MetadataCache(
       kv,
-      new UpstreamClient(stats.for("test"), undefined, offline),
+      new UpstreamClient(stats.for("test"), { upstreams: [upstream.url], offline }),
       policy,
     );
     opened.push(cache);

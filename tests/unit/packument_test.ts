@@ -118,3 +118,44 @@ Deno.test("a readme that quotes a tarball member is not rewritten", () => {
   const text = JSON.stringify(doc);
   assert.equal(rewriteTarballUrls("q", text), text);
 });
+
+Deno.test("a tarball URL that names no .tgz file is neutralized, never passed on", () => {
+  const hostile = {
+    name: "h",
+    versions: {
+      "1.0.0": { dist: { tarball: "http://127.0.0.1:9/download?id=1", shasum: "a".repeat(40) } },
+      "1.1.0": { dist: { tarball: "https://elsewhere.example/h/-/h-1.1.0.tgz/", shasum: "b" } },
+      "1.2.0": { dist: { tarball: "file:///etc/h-1.2.0.tgz", shasum: "c".repeat(40) } },
+    },
+  };
+  const full = JSON.parse(rewriteTarballUrls("h", JSON.stringify(hostile)));
+  assert.deepEqual(
+    Object.values(full.versions).map((v) => (v as { dist: { tarball: string } }).dist.tarball),
+    [
+      `${BASE_URL_PLACEHOLDER}/-/refused-tarball-url/h`,
+      `${BASE_URL_PLACEHOLDER}/-/refused-tarball-url/h`,
+      // A file name is all that is kept of a URL: the host is always the configured upstream's.
+      `${BASE_URL_PLACEHOLDER}/h/-/h-1.2.0.tgz`,
+    ],
+  );
+  // Neutralized versions have no tarball to serve.
+  assert.deepEqual(Object.keys(derivePackument("h", JSON.stringify(full)).tarballs), [
+    "h-1.2.0.tgz",
+  ]);
+});
+
+Deno.test("a tarball key spelled with escapes is rewritten too (parsed, then)", () => {
+  const text = '{"name":"e","versions":{"1.0.0":{"dist":{"tarb\\u0061ll":"http://x/steal",' +
+    '"integrity":"sha512-AA"}},"2.0.0":{"dist":{"\\u0074arball":"http://x/e/-/e-2.0.0.tgz"}}}}';
+  assert.equal(JSON.parse(text).versions["1.0.0"].dist.tarball, "http://x/steal");
+  const full = JSON.parse(rewriteTarballUrls("e", text));
+  assert.equal(
+    full.versions["1.0.0"].dist.tarball,
+    `${BASE_URL_PLACEHOLDER}/-/refused-tarball-url/e`,
+  );
+  assert.equal(full.versions["1.0.0"].dist.integrity, "sha512-AA");
+  assert.equal(full.versions["2.0.0"].dist.tarball, `${BASE_URL_PLACEHOLDER}/e/-/e-2.0.0.tgz`);
+  // Escapes of other characters (Go writes <, > and & so) keep the fast path: bytes unchanged.
+  const go = '{"name":"g","readme":"\\u003cb\\u003e","versions":{}}';
+  assert.equal(rewriteTarballUrls("g", go), go);
+});

@@ -96,9 +96,17 @@ const upstreamPage = {
   ],
 };
 const pageUrl = "https://pypi.org/simple/demo/";
+/** A rule that keeps every http(s) link (the registry's own rule is tested on its own). */
+const anyHttp = (link: URL) => link.protocol.startsWith("http") ? link.href : undefined;
 
 Deno.test("project pages keep every field and point files at this server", () => {
-  const page = processProjectPage("demo", encode(upstreamPage), "application/json", pageUrl);
+  const page = processProjectPage(
+    "demo",
+    encode(upstreamPage),
+    "application/json",
+    pageUrl,
+    anyHttp,
+  );
   const json = JSON.parse(new TextDecoder().decode(page.json));
   assert.deepEqual(json.versions, ["1.0", "2.0"]);
   assert.equal(json.meta["_last-serial"], 42);
@@ -131,7 +139,7 @@ Deno.test("HTML-only upstream pages are understood too", () => {
     <a href="/packages/x/demo-1.0.tar.gz#sha256=${hash}" data-requires-python="&gt;=3.8" data-yanked>demo-1.0.tar.gz</a>
     <a href="https://files.example/demo-2.0-py3-none-any.whl#sha256=${hash}" data-dist-info-metadata="sha256=${metaHash}">demo-2.0-py3-none-any.whl</a>
   </body></html>`;
-  const page = processProjectPage("demo", encode(html), "text/html", pageUrl);
+  const page = processProjectPage("demo", encode(html), "text/html", pageUrl, anyHttp);
   assert.equal(page.files["demo-1.0.tar.gz"].url, "https://pypi.org/packages/x/demo-1.0.tar.gz");
   assert.equal(page.files["demo-2.0-py3-none-any.whl"].metadataSha256, metaHash);
   const json = JSON.parse(new TextDecoder().decode(page.json));
@@ -148,4 +156,51 @@ Deno.test("the project list links relatively and keeps names", () => {
   assert.deepEqual(JSON.parse(new TextDecoder().decode(root.json)).projects, [
     { name: "Flask_Login" },
   ]);
+});
+
+Deno.test("links the rule refuses are dropped from the page and the file index", () => {
+  const onIndex = (link: URL) => link.origin === "https://pypi.org" ? link.href : undefined;
+  const page = processProjectPage(
+    "demo",
+    encode({
+      name: "demo",
+      files: [
+        {
+          filename: "demo-1.0.tar.gz",
+          url: "/packages/demo-1.0.tar.gz",
+          hashes: { sha256: hash },
+          size: 10,
+        },
+        { filename: "token.tar.gz", url: "file:///data/token", hashes: { sha256: hash } },
+        { filename: "other.tar.gz", url: "http://127.0.0.1:5000/x", hashes: { sha256: hash } },
+        { filename: "bad.tar.gz", url: "http://[::1", hashes: { sha256: hash } },
+      ],
+    }),
+    "application/json",
+    pageUrl,
+    onIndex,
+  );
+  assert.deepEqual(Object.keys(page.files), ["demo-1.0.tar.gz"]);
+  assert.deepEqual(page.files["demo-1.0.tar.gz"], {
+    url: "https://pypi.org/packages/demo-1.0.tar.gz",
+    sha256: hash,
+    metadataSha256: undefined,
+    size: 10,
+  });
+  assert.deepEqual(page.dropped, ["file:///data/token", "http://127.0.0.1:5000/x", "http://[::1"]);
+  const json = JSON.parse(new TextDecoder().decode(page.json));
+  assert.deepEqual(json.files.map((f: { filename: string }) => f.filename), ["demo-1.0.tar.gz"]);
+  const html = new TextDecoder().decode(page.html);
+  assert.doesNotMatch(html, /token|other|bad/);
+
+  const fromHtml = processProjectPage(
+    "demo",
+    encode(`<a href="file:///data/token#sha256=${hash}">token.tar.gz</a>
+      <a href="http://[::1#sha256=${hash}">bad.tar.gz</a>`),
+    "text/html",
+    pageUrl,
+    onIndex,
+  );
+  assert.deepEqual(fromHtml.files, {});
+  assert.equal(fromHtml.dropped.length, 2);
 });

@@ -3,12 +3,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   configPath,
+  describeKey,
   loadSettings,
   parseDuration,
   parseSize,
   resetSettings,
   resolveDataDir,
   setSetting,
+  settingArgs,
   SettingsError,
 } from "../../src/config/settings.ts";
 import { DEFAULT_METADATA_TTL_SECONDS, DEFAULT_PORT } from "../../src/registry/server.ts";
@@ -372,5 +374,31 @@ Deno.test("the data dir: --data, then VM_PKG_DATA, then the file, then the defau
     await Deno.writeTextFile(path, "data_dir: [\n");
     assert.equal(await resolveDataDir("/from/flag", env(vars)), "/from/flag");
     await rejectsWith(resolveDataDir(undefined, env(vars)), /invalid YAML/);
+  });
+});
+
+Deno.test("max_document_size and max_file_size: bounds from the file or options, never unlimited", async () => {
+  await withConfig(async (path) => {
+    const defaults = await loadSettings(path, HOME);
+    assert.equal(defaults.maxDocumentSizeBytes, 64 * 1024 ** 2);
+    assert.equal(defaults.maxFileSizeBytes, 2 * 1024 ** 3);
+    assert.equal(describeKey("max_document_size").default, "64MB");
+    assert.equal(describeKey("max_file_size").default, "2GB");
+
+    await Deno.writeTextFile(path, "max_document_size: 100MB\nmax_file_size: 512MB\n");
+    const fromFile = await loadSettings(path, HOME, { max_file_size: "1GB" });
+    assert.equal(fromFile.maxDocumentSizeBytes, 100 * 1024 ** 2);
+    assert.equal(fromFile.maxFileSizeBytes, 1024 ** 3);
+    // The background server gets them as arguments its parser reads back.
+    const args = settingArgs(fromFile);
+    assert.ok(args.includes(`--max-document-size=${100 * 1024 ** 2}`), args.join(" "));
+    assert.ok(args.includes(`--max-file-size=${1024 ** 3}`), args.join(" "));
+
+    for (const text of ["unlimited", "0", "-1", "lots"]) {
+      await rejectsWith(
+        loadSettings(path, HOME, { max_document_size: text }),
+        /invalid value for max_document_size: .* \(expected a size such as 64MB or 2GB/,
+      );
+    }
   });
 });

@@ -171,6 +171,9 @@ export class CargoRegistry implements EcosystemRegistry {
         if (outcome.kind === "not-found") return cargoError(404, `crate ${name} not found`);
         const checksum = (await this.#checksums.get(outcome.record.checksumsDigest))[version];
         if (!checksum) return cargoError(404, `crate ${name} has no version ${version}`);
+        // Always the configured files upstream's standard path: the upstream index's own
+        // config.json (its `dl`) is never fetched, so no upstream document decides where .crate
+        // files come from (and the upstream client refuses any other origin, redirects too).
         return {
           url: `${this.#files}/${encodeURIComponent(name)}/${version}/download`,
           expected: { algorithm: "sha256", hex: checksum },

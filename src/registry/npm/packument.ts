@@ -7,6 +7,16 @@
 //    tarball file name to its digests, and the version manifests one after another with an index
 //    of where each is: a tarball or `/<name>/<version>` request never parses the packument again.
 // `integrity`, `shasum` and `signatures` are never touched.
+//
+// Every tarball URL served points at this server, whatever the upstream document says: a client
+// must never be sent elsewhere by a document (the cache would be bypassed, and a hostile upstream
+// would choose where VMs download code from). A URL that does not end in a `<file>.tgz` name
+// cannot be mapped to the registry's standard tarball path; it is neutralized rather than
+// dropped: it becomes `<this server>/-/refused-tarball-url/<name>`, which answers 404, so the
+// version stays in the document (dist-tags and ranges still resolve as upstream says) and
+// installing it fails here, clearly, instead of fetching from the document's host. Dropping the
+// version would need a parse and re-serialization of documents of up to 42 MB on the request
+// path, and would silently change what `latest` means.
 import { BASE_URL_PLACEHOLDER } from "../../store/rendered_documents.ts";
 import { UpstreamDataError } from "../outcomes.ts";
 
@@ -34,6 +44,10 @@ export interface VersionIndex {
 const TARBALL_FILE = /^[A-Za-z0-9_~-][A-Za-z0-9._~+-]*\.tgz$/;
 // A `"tarball": "<url>"` member. Quotes inside JSON strings are escaped, so this matches keys only.
 const TARBALL_MEMBER = /"tarball"(\s*):(\s*)"((?:[^"\\]|\\.)*)"/g;
+// A letter written as a \u escape: the one way a key can read "tarball" to JSON.parse (and so to
+// clients) without matching TARBALL_MEMBER. Serializers never write letters so (Go escapes only
+// <, > and &), so a document with one takes the slow path: parsed and rewritten as JSON.
+const ESCAPED_LETTER = /\\u00(?:4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a])/i;
 
 /**
  * The full document with every tarball URL pointing at `<placeholder>/<name>/-/<file>`; the
@@ -44,11 +58,41 @@ export function rewriteTarballUrls(name: string, upstreamText: string): string {
   if (!trimmed.startsWith("{") || !trimmed.endsWith("}")) {
     throw new UpstreamDataError(`upstream sent something other than a JSON object for ${name}`);
   }
-  return upstreamText.replace(TARBALL_MEMBER, (member, before, after, escapedUrl) => {
-    const filename = tarballFileName(escapedUrl);
-    if (!filename) return member;
-    return `"tarball"${before}:${after}"${BASE_URL_PLACEHOLDER}/${name}/-/${filename}"`;
+  if (ESCAPED_LETTER.test(upstreamText)) return rewriteParsed(name, upstreamText);
+  return upstreamText.replace(TARBALL_MEMBER, (_member, before, after, escapedUrl) => {
+    return `"tarball"${before}:${after}"${servedTarballUrl(name, decodeJsonString(escapedUrl))}"`;
   });
+}
+
+/** Where a client is sent for a tarball the upstream document placed at `url` (see above). */
+function servedTarballUrl(name: string, url: string | undefined): string {
+  const filename = url === undefined ? undefined : tarballFileName(url);
+  return filename
+    ? `${BASE_URL_PLACEHOLDER}/${name}/-/${filename}`
+    : `${BASE_URL_PLACEHOLDER}/-/refused-tarball-url/${name}`;
+}
+
+/** The slow path: every version's `dist.tarball` rewritten in the parsed document. */
+function rewriteParsed(name: string, upstreamText: string): string {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(upstreamText);
+  } catch {
+    throw new UpstreamDataError(`upstream sent invalid JSON for ${name}`);
+  }
+  if (!isObject(doc)) {
+    throw new UpstreamDataError(`upstream sent a non-object packument for ${name}`);
+  }
+  for (const manifest of Object.values(isObject(doc.versions) ? doc.versions : {})) {
+    const dist = isObject(manifest) && isObject(manifest.dist) ? manifest.dist : undefined;
+    if (dist && "tarball" in dist) {
+      dist.tarball = servedTarballUrl(
+        name,
+        typeof dist.tarball === "string" ? dist.tarball : undefined,
+      );
+    }
+  }
+  return JSON.stringify(doc);
 }
 
 /** Parses the stored full document once; throws UpstreamDataError when it is not JSON. */
@@ -76,8 +120,10 @@ export function derivePackument(name: string, fullTemplate: string): DerivedPack
     manifestAt.push([version, [offset, bytes.byteLength]]);
     offset += bytes.byteLength;
     const dist = isObject(manifest.dist) ? manifest.dist : undefined;
-    const filename = typeof dist?.tarball === "string"
-      ? dist.tarball.slice(dist.tarball.lastIndexOf("/") + 1)
+    // Only tarballs rewritten to this server's standard path are served (a neutralized URL is not).
+    const local = `${BASE_URL_PLACEHOLDER}/${name}/-/`;
+    const filename = typeof dist?.tarball === "string" && dist.tarball.startsWith(local)
+      ? dist.tarball.slice(local.length)
       : undefined;
     if (dist && filename && TARBALL_FILE.test(filename)) {
       tarballs[filename] = {
@@ -165,14 +211,17 @@ function abbreviateVersion(manifest: Json): Json {
   return out;
 }
 
-/** The file name of a tarball URL as it appears (JSON-escaped) in the upstream text. */
-function tarballFileName(escapedUrl: string): string | undefined {
-  let url: string;
+/** A string as it appears (JSON-escaped) in the upstream text; undefined when it is not valid. */
+function decodeJsonString(escaped: string): string | undefined {
   try {
-    url = JSON.parse(`"${escapedUrl}"`);
+    return JSON.parse(`"${escaped}"`);
   } catch {
     return undefined;
   }
+}
+
+/** The file name a tarball URL ends in, when it ends in one (`<file>.tgz`, query ignored). */
+function tarballFileName(url: string): string | undefined {
   const last = url.split(/[?#]/)[0].split("/").pop();
   return last && TARBALL_FILE.test(last) ? last : undefined;
 }

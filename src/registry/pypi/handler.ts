@@ -27,6 +27,7 @@ import { type PackageState, PrivatePackages } from "../../store/private_packages
 import type { EcosystemRegistry } from "../ecosystem.ts";
 import { type FileRef, processProjectPage, processRootPage } from "./simple_page.ts";
 import { renderPrivateProject } from "./private_pages.ts";
+import { shortUrl } from "../../upstream/origins.ts";
 import type { PypiVersionMeta } from "./upload_form.ts";
 import { isUploadPath, PypiUploads } from "./upload.ts";
 
@@ -176,8 +177,22 @@ export class PypiRegistry implements EcosystemRegistry {
       url,
       headers: { accept: `${SIMPLE_JSON}, ${SIMPLE_HTML};q=0.2, ${TEXT_HTML};q=0.1` },
       ingest: async (body, headers) => {
-        const page = processProjectPage(project, body, headers.get("content-type") ?? "", url);
-        for (const ref of Object.values(page.files)) ref.url = this.#fileUrl(ref.url);
+        const page = processProjectPage(
+          project,
+          body,
+          headers.get("content-type") ?? "",
+          url,
+          (link) => this.#fileUrl(link),
+        );
+        if (page.dropped.length > 0) {
+          // Once per page as it changes upstream (an unchanged page is not processed again).
+          const shown = page.dropped.slice(0, 3).map(shortUrl).join(", ");
+          this.ctx.log.warn(
+            `pypi: ${project}: ${page.dropped.length} file link(s) outside the configured ` +
+              `upstreams (${this.ctx.upstream.origins.list().join(", ")}) dropped from the page ` +
+              `and never fetched: ${shown}${page.dropped.length > 3 ? ", ..." : ""}`,
+          );
+        }
         const [jsonDigest, htmlDigest, filesDigest] = await Promise.all([
           this.ctx.blobs.putBytes(page.json),
           this.ctx.blobs.putBytes(page.html),
@@ -188,10 +203,18 @@ export class PypiRegistry implements EcosystemRegistry {
     });
   }
 
-  /** Moves a file URL onto the configured file host (a mirror of files.pythonhosted.org). */
-  #fileUrl(url: string): string {
-    if (this.#files === DEFAULT_PYPI_FILES || !url.startsWith(`${DEFAULT_PYPI_FILES}/`)) return url;
-    return this.#files + url.slice(DEFAULT_PYPI_FILES.length);
+  /**
+   * Where a file link of an upstream page is fetched from, or undefined when it is not fetched at
+   * all: only http(s) links on the configured index and files hosts are kept (a page linking
+   * `file:///…/token` or another service must not choose what this server reads). Links to
+   * files.pythonhosted.org move onto the configured files host (a mirror of it).
+   */
+  #fileUrl(link: URL): string | undefined {
+    let url = link.href;
+    if (this.#files !== DEFAULT_PYPI_FILES && url.startsWith(`${DEFAULT_PYPI_FILES}/`)) {
+      url = this.#files + url.slice(DEFAULT_PYPI_FILES.length);
+    }
+    return this.ctx.upstream.origins.allows(url) ? url : undefined;
   }
 
   async #page(
@@ -251,7 +274,13 @@ export class PypiRegistry implements EcosystemRegistry {
         if (outcome.kind === "not-found") return fileNotListed(project, served);
         const ref = (await this.#fileIndexes.get(outcome.record.filesDigest))[filename];
         if (!ref) return fileNotListed(project, served);
-        if (!metadata) return { url: ref.url, expected: { algorithm: "sha256", hex: ref.sha256 } };
+        if (!metadata) {
+          return {
+            url: ref.url,
+            expected: { algorithm: "sha256", hex: ref.sha256 },
+            size: ref.size,
+          };
+        }
         if (!ref.metadataSha256) return fileNotListed(project, served);
         return {
           url: `${ref.url}.metadata`,

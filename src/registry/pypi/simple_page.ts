@@ -4,12 +4,19 @@
 // relative (`../../files/<project>/<file>`), which PEP 503 and PEP 691 allow, so one stored page
 // serves clients whatever host name they used. Hashes, requires-python, yanked, PEP 714
 // core-metadata, PEP 700 versions, size and upload-time are kept.
+//
+// The page is hostile input: its links decide nothing by themselves. Each is resolved against
+// the page and goes through the caller's rule (the configured index and files hosts, http(s)
+// only); a link the rule refuses (`file:///…`, another host) is dropped from the page served and
+// from the file index, so it is never fetched.
 import { UpstreamDataError } from "../outcomes.ts";
 import { normalizeProjectName } from "./names.ts";
 
 export interface FileRef {
   url: string;
   sha256: string;
+  /** The size the page published (PEP 700 `size`): a download never reads more. */
+  size?: number;
   /** sha256 of the PEP 658/714 `.metadata` file, when upstream has one. */
   metadataSha256?: string;
 }
@@ -18,7 +25,12 @@ export interface ProcessedPage {
   json: Uint8Array;
   html: Uint8Array;
   files: Record<string, FileRef>;
+  /** The links the rule refused, as the page wrote them (for one log line). */
+  dropped: string[];
 }
+
+/** Where a file link (resolved, without its fragment) is fetched from; undefined: nowhere. */
+export type FileUrlRule = (link: URL) => string | undefined;
 
 type Json = Record<string, unknown>;
 
@@ -33,6 +45,7 @@ export function processProjectPage(
   body: Uint8Array,
   contentType: string,
   pageUrl: string,
+  fileUrl: FileUrlRule,
 ): ProcessedPage {
   const text = new TextDecoder().decode(body);
   const page = contentType.includes("json")
@@ -40,17 +53,23 @@ export function processProjectPage(
     : parseHtmlPage(text, pageUrl);
   const files: Record<string, FileRef> = {};
   const outFiles: Json[] = [];
+  const dropped: string[] = [];
   for (const file of page.files) {
     const sha256 = file.hashes.sha256?.toLowerCase();
-    let upstreamUrl: string;
-    try {
-      upstreamUrl = new URL(file.url, pageUrl).href.split("#")[0];
-    } catch {
+    const link = URL.parse(file.url, pageUrl);
+    if (link) link.hash = "";
+    const upstreamUrl = link ? fileUrl(link) : undefined;
+    if (upstreamUrl === undefined) {
+      dropped.push(file.url);
       continue;
     }
     if (sha256 && /^[0-9a-f]{64}$/.test(sha256)) {
       const metadata = metadataHash(file["core-metadata"] ?? file["dist-info-metadata"]);
-      files[file.filename] = { url: upstreamUrl, sha256, metadataSha256: metadata };
+      const ref: FileRef = { url: upstreamUrl, sha256, metadataSha256: metadata };
+      if (Number.isSafeInteger(file.size) && (file.size as number) >= 0) {
+        ref.size = file.size as number;
+      }
+      files[file.filename] = ref;
     }
     outFiles.push({ ...file, url: localFileUrl(project, file.filename) });
   }
@@ -60,7 +79,7 @@ export function processProjectPage(
     versions: page.versions,
     files: outFiles,
   });
-  return { ...rendered, files };
+  return { ...rendered, files, dropped };
 }
 
 /** Where this server serves a project's file, relative to the project page. */
@@ -174,11 +193,12 @@ function parseHtmlPage(text: string, pageUrl: string) {
     }
     const href = attributes.href;
     if (!href) continue;
-    const url = new URL(href, pageUrl);
-    const [algorithm, digest] = url.hash.slice(1).split("=");
+    // An href that does not parse stays as written; processProjectPage then drops it.
+    const url = URL.parse(href, pageUrl);
+    const [algorithm, digest] = (url?.hash ?? "").slice(1).split("=");
     const file: PageFile = {
       filename: unescapeHtml(match[2]).trim(),
-      url: url.href,
+      url: url?.href ?? href,
       hashes: algorithm && digest ? { [algorithm]: digest } : {},
       "requires-python": attributes["data-requires-python"] ?? null,
       yanked: "data-yanked" in attributes ? (attributes["data-yanked"] || true) : false,
