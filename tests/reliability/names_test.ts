@@ -529,6 +529,29 @@ Deno.test("keys from clients never reach Object.prototype: 404 or 400, never 500
           answers.push([path, await statusOf(`${registry.url}${path}`)]);
         }
       }
+      // Header values and write routes are client keys too: an Accept type, and a dist-tag of a
+      // private package (claimed here, so its dist-tags are an empty map).
+      const claimed = await fetch(`${registry.url}/-/packages/npm/vmpkg-proto-demo/claim`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${registry.token}` },
+      });
+      assert.equal(claimed.status, 200, await claimed.text());
+      for (const key of PROTOTYPE_KEYS) {
+        const page = await fetch(`${registry.url}/pypi/simple/${name}/`, {
+          headers: { accept: key },
+        });
+        await page.body?.cancel();
+        answers.push([`Accept: ${key}`, page.status]);
+        const untag = await fetch(
+          `${registry.npmUrl}/-/package/vmpkg-proto-demo/dist-tags/${key}`,
+          {
+            method: "DELETE",
+            headers: { authorization: `Bearer ${registry.token}` },
+          },
+        );
+        await untag.body?.cancel();
+        answers.push([`DELETE dist-tag ${key}`, untag.status]);
+      }
       const failed = answers.filter(([, status]) => status >= 500 || status < 400);
       assert.deepEqual(failed, [], "answers outside 4xx");
       // The files themselves are still found.

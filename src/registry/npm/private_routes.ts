@@ -108,7 +108,7 @@ export class NpmPrivateRoutes {
       if (request.method === "DELETE") {
         if (tag === "latest") throw new ClientError(400, "the latest tag cannot be removed");
         const changed = await this.privates.change(route.name, (current) => {
-          if (!current || !(tag in current.pkg.distTags)) {
+          if (!current || !Object.hasOwn(current.pkg.distTags, tag)) {
             throw new ClientError(404, `${route.name} has no dist-tag ${tag}`);
           }
           delete current.pkg.distTags[tag];

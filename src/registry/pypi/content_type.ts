@@ -24,7 +24,8 @@ export function negotiateSimpleFormat(accept: string | null): SimpleFormat | und
     const qParam = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
     const q = qParam ? Number(qParam.slice(2)) : 1;
     if (!(q > 0)) return;
-    const format = OFFERED[type] ??
+    // Own keys only: an Accept of "constructor" must not find Object.prototype's.
+    const format = (Object.hasOwn(OFFERED, type) ? OFFERED[type] : undefined) ??
       (type === "*/*" || type === "text/*" ? OFFERED[TEXT_HTML] : undefined);
     if (!format) return;
     if (!best || q > best.q) best = { format, q, order };
