@@ -91,7 +91,10 @@ Deno.test("the abbreviated document keeps install fields and drops the rest", ()
 });
 
 Deno.test("the version index finds each manifest in the manifests bytes, and the tags", () => {
-  const { manifests, versionIndex } = derive();
+  assert.equal(derive().versions, undefined, "not made unless asked for (installs never need it)");
+  const { manifests, index: versionIndex } = derivePackument("@scope/demo", fullDocument(), {
+    versions: true,
+  }).versions!;
   assert.deepEqual(versionIndex.distTags, { latest: "2.0.0" });
   assert.deepEqual(Object.keys(versionIndex.versions), ["1.0.0", "2.0.0"]);
   const full = JSON.parse(fullDocument());
@@ -103,7 +106,8 @@ Deno.test("the version index finds each manifest in the manifests bytes, and the
   assert.equal(manifests.byteLength, total);
   // Tags that are not strings are not tags.
   const odd = { ...upstreamDoc, "dist-tags": { latest: "1.0.0", broken: 7 } };
-  const { versionIndex: oddIndex } = derivePackument("@scope/demo", JSON.stringify(odd));
+  const oddIndex = derivePackument("@scope/demo", JSON.stringify(odd), { versions: true })
+    .versions!.index;
   assert.deepEqual(oddIndex.distTags, { latest: "1.0.0" });
 });
 

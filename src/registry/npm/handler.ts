@@ -45,9 +45,11 @@ interface PackumentRecord {
 interface DerivedDigests {
   abbreviatedDigest: string;
   tarballIndexDigest: string;
-  /** These two are absent in records derived before versions were indexed: derived again. */
-  versionIndexDigest: string;
-  manifestsDigest: string;
+  /**
+   * The version manifests and their index, made only once `/<name>/<version>` is asked for (an
+   * install never needs them, and they are nearly the full document's size again).
+   */
+  versions?: { indexDigest: string; manifestsDigest: string };
 }
 
 const ABBREVIATED_TYPE = "application/vnd.npm.install-v1+json";
@@ -174,27 +176,35 @@ export class NpmRegistry implements EcosystemRegistry {
   }
 
   /**
-   * The abbreviated document, tarball index and version index of a stored packument, made once
-   * per document: kept in the cache's record, or in memory for a private package's document.
+   * The abbreviated document and tarball index of a stored packument (and, with `versions`, the
+   * version manifests and their index), made once per document: kept in the cache's record, or in
+   * memory for a private package's document.
    */
-  #derived(name: string, record: PackumentRecord, isPrivate = false): Promise<DerivedDigests> {
-    if (record.derived?.manifestsDigest) return Promise.resolve(record.derived);
+  #derived(
+    name: string,
+    record: PackumentRecord,
+    { isPrivate = false, versions = false } = {},
+  ): Promise<DerivedDigests> {
+    const done = (derived: DerivedDigests | undefined): derived is DerivedDigests =>
+      derived !== undefined && (!versions || derived.versions !== undefined);
+    if (done(record.derived)) return Promise.resolve(record.derived);
     const known = isPrivate ? this.#privateDerived.get(record.fullDigest) : undefined;
-    if (known) return Promise.resolve(known);
-    return this.#deriving.run(record.fullDigest, async () => {
-      const derived = derivePackument(name, await this.ctx.rendered.template(record.fullDigest));
-      const [abbreviatedDigest, tarballIndexDigest, versionIndexDigest, manifestsDigest] =
-        await Promise.all([
+    if (done(known)) return Promise.resolve(known);
+    const key = `${record.fullDigest}${versions ? ":versions" : ""}`;
+    return this.#deriving.run(key, async () => {
+      const template = await this.ctx.rendered.template(record.fullDigest);
+      const derived = derivePackument(name, template, { versions });
+      const [abbreviatedDigest, tarballIndexDigest, indexDigest, manifestsDigest] = await Promise
+        .all([
           this.ctx.blobs.putBytes(derived.abbreviated),
           this.#tarballIndexes.put(derived.tarballs),
-          this.#versionIndexes.put(derived.versionIndex),
-          this.ctx.blobs.putBytes(derived.manifests),
+          derived.versions && this.#versionIndexes.put(derived.versions.index),
+          derived.versions && this.ctx.blobs.putBytes(derived.versions.manifests),
         ]);
-      const digests = {
+      const digests: DerivedDigests = {
         abbreviatedDigest,
         tarballIndexDigest,
-        versionIndexDigest,
-        manifestsDigest,
+        versions: indexDigest && manifestsDigest ? { indexDigest, manifestsDigest } : undefined,
       };
       if (isPrivate) {
         if (this.#privateDerived.size >= MAX_PRIVATE_DERIVED) this.#privateDerived.clear();
@@ -271,9 +281,12 @@ export class NpmRegistry implements EcosystemRegistry {
     // A private package's full document has no cache record: its derivation is kept in memory.
     const record = source.cached ?? { name, fullDigest: source.digest };
     const lookUp = async () => {
-      const derived = await this.#derived(name, record, source.isPrivate);
-      const index = await this.#versionIndexes.get(derived.versionIndexDigest);
-      return manifestOf(this.ctx.blobs, index, derived.manifestsDigest, versionOrTag);
+      const { versions } = await this.#derived(name, record, {
+        isPrivate: source.isPrivate,
+        versions: true,
+      });
+      const index = await this.#versionIndexes.get(versions!.indexDigest);
+      return manifestOf(this.ctx.blobs, index, versions!.manifestsDigest, versionOrTag);
     };
     let template: string | undefined;
     try {

@@ -29,9 +29,12 @@ export interface TarballDigests {
 export interface DerivedPackument {
   abbreviated: Uint8Array;
   tarballs: Record<string, TarballDigests>;
-  /** Every version's manifest as JSON (tarball URLs still templates), one after another. */
-  manifests: Uint8Array;
-  versionIndex: VersionIndex;
+  /**
+   * Every version's manifest as JSON (tarball URLs still templates), one after another, and where
+   * each is; only when asked for: installs never need them, and they are nearly the size of the
+   * full document again.
+   */
+  versions?: { manifests: Uint8Array; index: VersionIndex };
 }
 
 /** What `/<name>/<version|tag>` needs: the tags, and where each version is in `manifests`. */
@@ -95,8 +98,15 @@ function rewriteParsed(name: string, upstreamText: string): string {
   return JSON.stringify(doc);
 }
 
-/** Parses the stored full document once; throws UpstreamDataError when it is not JSON. */
-export function derivePackument(name: string, fullTemplate: string): DerivedPackument {
+/**
+ * Parses the stored full document once; throws UpstreamDataError when it is not JSON. With
+ * `versions`, also the per-version manifests and their index (for `/<name>/<version>`).
+ */
+export function derivePackument(
+  name: string,
+  fullTemplate: string,
+  { versions: withVersions = false } = {},
+): DerivedPackument {
   let doc: Json;
   try {
     doc = JSON.parse(fullTemplate);
@@ -115,10 +125,12 @@ export function derivePackument(name: string, fullTemplate: string): DerivedPack
   let offset = 0;
   for (const [version, manifest] of Object.entries(versions)) {
     if (!isObject(manifest)) continue;
-    const bytes = encoder.encode(JSON.stringify(manifest));
-    manifests.push(bytes);
-    manifestAt.push([version, [offset, bytes.byteLength]]);
-    offset += bytes.byteLength;
+    if (withVersions) {
+      const bytes = encoder.encode(JSON.stringify(manifest));
+      manifests.push(bytes);
+      manifestAt.push([version, [offset, bytes.byteLength]]);
+      offset += bytes.byteLength;
+    }
     const dist = isObject(manifest.dist) ? manifest.dist : undefined;
     // Only tarballs rewritten to this server's standard path are served (a neutralized URL is not).
     const local = `${BASE_URL_PLACEHOLDER}/${name}/-/`;
@@ -144,16 +156,20 @@ export function derivePackument(name: string, fullTemplate: string): DerivedPack
   return {
     abbreviated: encoder.encode(JSON.stringify(abbreviated)),
     tarballs,
-    manifests: concat(manifests, offset),
-    // Tags that do not name a version by a string are not tags.
-    versionIndex: {
-      distTags: Object.fromEntries(
-        Object.entries(distTags).filter((tag): tag is [string, string] =>
-          typeof tag[1] === "string"
-        ),
-      ),
-      versions: Object.fromEntries(manifestAt),
-    },
+    versions: withVersions
+      ? {
+        manifests: concat(manifests, offset),
+        // Tags that do not name a version by a string are not tags.
+        index: {
+          distTags: Object.fromEntries(
+            Object.entries(distTags).filter((tag): tag is [string, string] =>
+              typeof tag[1] === "string"
+            ),
+          ),
+          versions: Object.fromEntries(manifestAt),
+        },
+      }
+      : undefined,
   };
 }
 
