@@ -246,6 +246,20 @@ async function fetchStatus(url: string): Promise<RegistryStatus> {
   }
 }
 
+/**
+ * What the cache's bytes on disk are made of (a server from before the breakdown reports only the
+ * total: no row).
+ */
+function diskRow(cache: Partial<RegistryStatus["cache"]>): [string, string][] {
+  if (cache.blobBytes === undefined || cache.renderedBytes === undefined) return [];
+  const parts = [
+    `${formatBytes(cache.blobBytes)} in ${cache.blobs} blobs`,
+    `${formatBytes(cache.renderedBytes)} in ${cache.renderedFiles} rendered documents`,
+  ];
+  if (cache.tmpBytes) parts.push(`${formatBytes(cache.tmpBytes)} being downloaded`);
+  return [["On disk", parts.join(", ")]];
+}
+
 function printStatus(status: ShownStatus): void {
   const ecosystems = Object.entries(status.ecosystems);
   const totals = status.totals;
@@ -270,6 +284,7 @@ function printStatus(status: ShownStatus): void {
       `${sum((c) => c.documents)} documents; ${formatBytes(status.cache.bytes)} on disk` +
       (status.cache.limit ? ` of ${formatBytes(status.cache.limit)} allowed` : " (no limit)"),
     ],
+    ...diskRow(status.cache),
     [
       "Hit ratio",
       `${formatRatio(totals.cacheHits, totals.cacheMisses)} ` +

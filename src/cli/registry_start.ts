@@ -11,7 +11,11 @@ import {
 } from "../config/settings.ts";
 import { dockerBridgeAddresses, isLoopbackAddress } from "../daemon/docker_bridge.ts";
 import { startBackground } from "../daemon/lifecycle.ts";
-import { REGISTRY_CONTAINER, startRegistryContainer } from "../daemon/registry_container.ts";
+import {
+  advertisementFromEnv,
+  REGISTRY_CONTAINER,
+  startRegistryContainer,
+} from "../daemon/registry_container.ts";
 import { findServer } from "../daemon/server_record.ts";
 import { serverPermissionFlags, upstreamsOf } from "../daemon/server_sandbox.ts";
 import type { ServerRecord } from "../daemon/server_record.ts";
@@ -68,7 +72,20 @@ export function registryOptionsFor(
     maxFileBytes: choices.maxFileSizeBytes,
     logRequests: choices.logRequests,
     testClock: testClockFromEnv(),
+    serverNames: publishedNames(),
   };
+}
+
+/**
+ * In the --docker container the server listens on its own port, published on the host's: the
+ * names clients use (127.0.0.1, the bridge, host.docker.internal) carry the published port.
+ */
+function publishedNames(): string[] {
+  const advertised = advertisementFromEnv();
+  if (!advertised) return [];
+  return [...advertised.addresses, "localhost", "host.docker.internal"].map((address) =>
+    `${address.includes(":") ? `[${address}]` : address}:${advertised.port}`
+  );
 }
 
 /**

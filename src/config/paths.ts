@@ -34,3 +34,67 @@ export function dataLayout(dataDir: string) {
 }
 
 export type DataLayout = ReturnType<typeof dataLayout>;
+
+/**
+ * Creates the registry's data dir, or tightens one made before: the directory is the owner's
+ * only (0700) and so is every file in it (0600): the KV file records private packages and client
+ * addresses, the blobs include private packages. The KV file is created empty at 0600 before
+ * Deno KV opens it, so SQLite gives its -wal and -shm files the same mode. A data dir found
+ * looser than 0700 (one from an older version) has every file and directory in it tightened once.
+ * Returns what could not be tightened (a file system without modes, another owner): the server
+ * logs it and runs.
+ */
+export async function secureDataDir(dataDir: string): Promise<string[]> {
+  const layout = dataLayout(dataDir);
+  await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  if (Deno.build.os === "windows") return [];
+  const failed: string[] = [];
+  const mode = (await Deno.stat(dataDir)).mode;
+  const loose = mode !== null && (mode & 0o777) !== 0o700;
+  if (loose) await tightenOne(dataDir, 0o700, failed);
+  try {
+    await Deno.writeFile(layout.kv, new Uint8Array(), { createNew: true, mode: 0o600 });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
+  if (loose) {
+    await tighten(dataDir, failed);
+    return failed;
+  }
+  // Written by other processes (the CLI that started the server, an older version).
+  const files = [
+    layout.kv,
+    `${layout.kv}-wal`,
+    `${layout.kv}-shm`,
+    layout.tokenFile,
+    layout.serverFile,
+    layout.log,
+    layout.projectsFile,
+  ];
+  for (const file of files) await tightenOne(file, 0o600, failed);
+  return failed;
+}
+
+/** Every file under `dir` 0600, every directory 0700. */
+async function tighten(dir: string, failed: string[]): Promise<void> {
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) {
+      await tightenOne(path, 0o700, failed);
+      await tighten(path, failed);
+    } else if (entry.isFile) {
+      await tightenOne(path, 0o600, failed);
+    }
+  }
+}
+
+async function tightenOne(path: string, wanted: number, failed: string[]): Promise<void> {
+  try {
+    const { mode } = await Deno.lstat(path);
+    if (mode !== null && (mode & 0o777) !== wanted) await Deno.chmod(path, wanted);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      failed.push(`${path}: ${(error as Error).message}`);
+    }
+  }
+}

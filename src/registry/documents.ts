@@ -4,7 +4,7 @@
 import type { Freshness, MetadataOutcome } from "../upstream/metadata_cache.ts";
 import type { PrivatePackage } from "../store/private_packages.ts";
 import type { EcosystemContext } from "./context.ts";
-import { acceptsGzip, errorResponse, fileResponse } from "./http.ts";
+import { acceptsGzip, errorResponse, etagMatches, fileResponse } from "./http.ts";
 import { countMetadataOutcome } from "./outcomes.ts";
 
 export interface DocumentResponse {
@@ -42,18 +42,39 @@ export async function serveDocument(
     return new Response(null, { status: 304, headers: { ...headers, etag: rendered.etag } });
   }
   const fromUpstream = record.upstreamDigest !== "";
+  const onBytes = (n: number) => {
+    ctx.stats.add("servedBytes", n);
+    // A client asking the upstream itself would have downloaded the upstream's document.
+    if (fromUpstream) ctx.stats.add("directBytes", record.upstreamSize ?? n);
+  };
+  if (rendered.stream) {
+    return streamedDocument(request, rendered.etag, () => rendered.stream!(onBytes), headers);
+  }
   const response = await fileResponse(request, {
     path: rendered.path,
     bytes: rendered.bytes,
     etag: rendered.etag,
     headers,
-    onBytes: (n) => {
-      ctx.stats.add("servedBytes", n);
-      // A client asking the upstream itself would have downloaded the upstream's document.
-      if (fromUpstream) ctx.stats.add("directBytes", record.upstreamSize ?? n);
-    },
+    onBytes,
   });
   return response ?? errorResponse(500, `the stored document for ${doc.what} vanished`);
+}
+
+/**
+ * A document rendered for this request's Host alone (not one of the server's names), too big to
+ * render in memory: streamed without Content-Length.
+ */
+function streamedDocument(
+  request: Request,
+  etag: string,
+  stream: () => ReadableStream<Uint8Array>,
+  headers: Record<string, string>,
+): Response {
+  const out = new Headers(headers);
+  out.set("etag", etag);
+  if (etagMatches(request, etag)) return new Response(null, { status: 304, headers: out });
+  if (request.method === "HEAD") return new Response(null, { status: 200, headers: out });
+  return new Response(stream(), { status: 200, headers: out });
 }
 
 /**

@@ -39,14 +39,63 @@ export function acceptsGzip(request: Request): boolean {
 const HOST_HEADER = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
 /**
+ * A Host header value as a URL writes it: lowercase, IP forms normalized (`127.1` is
+ * `127.0.0.1`), port without leading zeros and dropped when it is 80. Undefined for anything but
+ * a plain host[:port]. So the spellings of one name give one base URL (and one rendering).
+ */
+export function normalizeHost(host: string): string | undefined {
+  if (!HOST_HEADER.test(host)) return undefined;
+  try {
+    const url = new URL(`http://${host}`);
+    return url.host === "" ? undefined : url.host;
+  } catch {
+    return undefined; // a port over 65535, an invalid IPv6 address
+  }
+}
+
+/**
  * The base URL a client should use for follow-up requests, built from the Host it used (so a VM
  * that reached us as host.docker.internal gets URLs with that name). Only used to build URLs in
  * responses, never to decide where to fetch from.
  */
 export function baseUrlFor(request: Request, fallbackHost: string, prefix: string): string {
   const host = request.headers.get("host");
-  const safeHost = host && HOST_HEADER.test(host) ? host : fallbackHost;
+  const safeHost = (host && normalizeHost(host)) ?? fallbackHost;
   return `http://${safeHost}${prefix}`;
+}
+
+/**
+ * Names every registry answers to besides its listen addresses: the host itself and the VMs'
+ * name for it (the Docker bridge gateway is a listen address).
+ */
+export const SERVER_NAMES: readonly string[] = [
+  "127.0.0.1",
+  "localhost",
+  "[::1]",
+  "host.docker.internal",
+];
+
+/**
+ * The base URLs this server keeps renderings for: each name (host, or host:port when it is
+ * reached on another port, e.g. published from a container) on `port`, under each prefix.
+ * Wildcard listen addresses (0.0.0.0, ::) are nobody's name and are left out.
+ */
+export function serverBaseUrls(
+  names: readonly string[],
+  port: number,
+  prefixes: readonly string[],
+): Set<string> {
+  const bases = new Set<string>();
+  for (const name of names) {
+    if (name === "0.0.0.0" || name === "::" || name === "[::]" || name === "") continue;
+    const hasPort = /^\[[^\]]+\]:\d+$|^[^:[\]]+:\d+$/.test(name);
+    const bareIpv6 = !hasPort && name.includes(":") && !name.startsWith("[");
+    const withPort = hasPort ? name : `${bareIpv6 ? `[${name}]` : name}:${port}`;
+    const host = normalizeHost(withPort);
+    if (host === undefined) continue;
+    for (const prefix of prefixes) bases.add(`http://${host}${prefix}`);
+  }
+  return bases;
 }
 
 export interface FileResponseOptions {

@@ -39,26 +39,36 @@ export async function servePackageFile(
     // The same bytes a client would have downloaded from the upstream itself.
     ctx.stats.add("directBytes", n);
   };
-  const cached = (await ctx.kv.get<StoredFile>(spec.recordKey)).value;
-  if (cached) {
-    const hit = await fileResponse(request, {
-      path: ctx.blobs.pathOf(cached.sha256),
-      etag: `"${cached.sha256}"`,
-      headers,
-      ranges: true,
-      onBytes: countServed,
-    });
-    if (hit) {
-      ctx.stats.add("cacheHits");
-      ctx.cacheLimit.touch(spec.recordKey);
-      return hit;
+  // Not evicted between reading the record and opening the blob; once open, the file can go:
+  // the descriptor keeps reading it.
+  const opening = ctx.cacheLimit.reading(spec.recordKey);
+  try {
+    const cached = (await ctx.kv.get<StoredFile>(spec.recordKey)).value;
+    if (cached) {
+      const hit = await fileResponse(request, {
+        path: ctx.blobs.pathOf(cached.sha256),
+        etag: `"${cached.sha256}"`,
+        headers,
+        ranges: true,
+        onBytes: countServed,
+      });
+      if (hit) {
+        ctx.stats.add("cacheHits");
+        ctx.cacheLimit.touch(spec.recordKey);
+        return hit;
+      }
+      ctx.log.warn(`blob of ${spec.label} is missing from the store; fetching it again`);
     }
-    ctx.log.warn(`blob of ${spec.label} is missing from the store; fetching it again`);
+  } finally {
+    opening();
   }
 
   const source = await spec.resolve();
   if (source instanceof Response) return source;
   ctx.stats.add("cacheMisses");
+  // A download is not evicted while this client follows it: the client may open the stored file
+  // only after it left the temp dir.
+  const following = ctx.cacheLimit.reading(spec.recordKey);
   const download = await ctx.downloads.join({
     key: spec.label,
     url: source.url,
@@ -76,6 +86,9 @@ export async function servePackageFile(
         ctx.log.warn(`${spec.label}: download failed, nothing stored: ${error.message}`);
       }
     },
+  }).catch((error) => {
+    following();
+    throw error;
   });
   // Ranges are not offered while the file is still arriving: the whole body is sent (RFC 9110
   // lets a server ignore Range), and a client like uv then reads what it needs from it.
@@ -83,8 +96,41 @@ export async function servePackageFile(
   if (download.expectedSize !== undefined) {
     responseHeaders.set("content-length", String(download.expectedSize));
   }
-  if (request.method === "HEAD") return new Response(null, { headers: responseHeaders });
-  return new Response(download.follow(countServed), { headers: responseHeaders });
+  if (request.method === "HEAD") {
+    following();
+    return new Response(null, { headers: responseHeaders });
+  }
+  return new Response(untilDone(download.follow(countServed), following), {
+    headers: responseHeaders,
+  });
+}
+
+/** The stream, calling `done` once when it ends, fails or the client goes away. */
+function untilDone(
+  stream: ReadableStream<Uint8Array>,
+  done: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { value, done: finished } = await reader.read();
+        if (finished) {
+          done();
+          controller.close();
+        } else {
+          controller.enqueue(value);
+        }
+      } catch (error) {
+        done();
+        controller.error(error);
+      }
+    },
+    async cancel(reason) {
+      done();
+      await reader.cancel(reason);
+    },
+  });
 }
 
 /** The answer when the index lists no such file. */

@@ -1,8 +1,8 @@
 // The registry server: opens the store, builds one handler per ecosystem, and routes requests.
 // A request reads top to bottom: route → ecosystem handler → store (hit) or upstream (miss).
-import { dataLayout } from "../config/paths.ts";
+import { dataLayout, secureDataDir } from "../config/paths.ts";
 import { BlobStore } from "../store/blob_store.ts";
-import { CacheLimit } from "../store/cache_limit.ts";
+import { CacheLimit, type CacheUsage } from "../store/cache_limit.ts";
 import { type AdjustableClock, systemClock } from "../store/clock.ts";
 import { RenderedDocuments } from "../store/rendered_documents.ts";
 import {
@@ -15,7 +15,7 @@ import { loadOrCreateToken, WriteAuth } from "./auth.ts";
 import { ecosystemContext, type SharedServices } from "./context.ts";
 import type { EcosystemRegistry } from "./ecosystem.ts";
 import { cachedPackages, type EcosystemType, PrivateAdmin } from "./private_admin.ts";
-import { errorResponse, jsonResponse } from "./http.ts";
+import { errorResponse, jsonResponse, SERVER_NAMES, serverBaseUrls } from "./http.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { NpmRegistry } from "./npm/handler.ts";
 import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX, PypiRegistry } from "./pypi/handler.ts";
@@ -56,8 +56,17 @@ export interface RegistryOptions {
   offline?: boolean;
   /** Evict least recently used public files past this many bytes; null or absent: no limit. */
   maxCacheBytes?: number | null;
-  /** How recently used a file must not be to be evicted (tests shorten it). */
+  /**
+   * @deprecated Ignored: recent use no longer spares a file from eviction (only a request about
+   * to open it, or a client following its download, does).
+   */
   evictionGraceMs?: number;
+  /**
+   * More names (host, or host:port when reached on another port) clients reach this server by,
+   * whose rendered documents are kept on disk like those of its listen addresses, localhost and
+   * host.docker.internal. A request through any other Host gets its URLs rendered for it alone.
+   */
+  serverNames?: string[];
   /**
    * A clock tests move forward (`POST /-/test/clock`, token required) to make days pass in a
    * running server; absent: the system clock, and the route does not exist.
@@ -77,7 +86,8 @@ export interface RegistryStatus {
   url: string;
   uptimeSeconds: number;
   dataDir: string;
-  cache: { bytes: number; blobs: number; limit: number | null };
+  /** What counts against the limit: blobs, rendered documents and temp files (`bytes`, all). */
+  cache: CacheUsage & { limit: number | null };
   /** Every ecosystem's counters summed, and the saving they add up to. */
   totals: EcosystemCounters & { savingRatio: number | null };
   /** The settings that decide what is served from where. */
@@ -117,21 +127,27 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   const clock = options.testClock ?? systemClock;
   const hostname = options.hostname ?? DEFAULT_HOST;
   const log = options.logger ?? consoleLogger({ requests: false });
-  await Deno.mkdir(layout.dataDir, { recursive: true });
+  for (const loose of await secureDataDir(layout.dataDir)) {
+    log.warn(`the data dir is not the owner's only: cannot tighten ${loose}`);
+  }
   const blobs = new BlobStore(layout.blobs, layout.tmp);
   await blobs.init();
-  const rendered = new RenderedDocuments(layout.rendered, blobs);
+  // Renderings are kept for this server's own names only (set once it listens: the port).
+  let storedBases: ReadonlySet<string> = new Set();
+  const rendered = new RenderedDocuments(layout.rendered, blobs, {
+    storedBases: () => storedBases,
+    // Renderings are written once requests arrive: cacheLimit exists by then.
+    onStored: () => cacheLimit.afterStore(),
+    onError: (message) => log.warn(message),
+  });
   await rendered.init();
   const auth = new WriteAuth(await loadOrCreateToken(layout.dataDir));
   const kv = await Deno.openKv(layout.kv);
   const stats = await Stats.load(kv, ["npm", "pypi", "cargo"]);
-  const cacheLimit = new CacheLimit(
-    kv,
-    blobs,
-    options.maxCacheBytes ?? null,
-    clock,
-    options.evictionGraceMs,
-  );
+  const cacheLimit = new CacheLimit(kv, blobs, options.maxCacheBytes ?? null, clock, {
+    rendered,
+    onError: (message) => log.error(message),
+  });
   const startedAt = Date.now();
   const ttlSeconds = options.metadataTtlSeconds ?? DEFAULT_METADATA_TTL_SECONDS;
   const maxStaleSeconds = options.metadataMaxStaleSeconds ?? DEFAULT_METADATA_MAX_STALE_SECONDS;
@@ -192,7 +208,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   let url = "";
 
   const status = async (): Promise<RegistryStatus> => {
-    const usage = blobs.usage();
+    const usage = await cacheLimit.usage();
     const totals = sumCounters(ecosystems.map(({ name }) => stats.snapshot(name)));
     return {
       version: VERSION,
@@ -312,9 +328,20 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       log.warn(`cannot also listen on ${address}:${port}: ${(error as Error).message}`);
     }
   }
+  storedBases = serverBaseUrls(
+    [
+      hostname,
+      ...extraServers.map((each) => each.addr.hostname),
+      ...SERVER_NAMES,
+      ...(options.serverNames ?? []),
+    ],
+    port,
+    ecosystems.map(({ prefix }) => prefix),
+  );
   stats.startAutoFlush();
   cacheLimit.start();
-  cacheLimit.afterStore(); // a limit lowered since the last run applies at once
+  // Stale renderings go, and a limit lowered since the last run applies at once.
+  cacheLimit.afterStart();
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>

@@ -91,3 +91,128 @@ Deno.test("JSON records have no prototype: a client's key finds only what is in 
     await assert.rejects(cache.get("0".repeat(64)), Deno.errors.NotFound);
   });
 });
+
+Deno.test("a base that is not kept is rendered for its request alone, never stored; big ones streamed", async () => {
+  await withStore(async (store, dir) => {
+    const kept = "http://127.0.0.1:3080/npm";
+    const rendered = new RenderedDocuments(join(dir, "rendered"), store, {
+      storedBases: () => new Set([kept]),
+    });
+    await rendered.init();
+    const small = await store.putBytes(
+      new TextEncoder().encode(`{"t":"${BASE_URL_PLACEHOLDER}/a/-/a-1.tgz"}`),
+    );
+    const other = await rendered.get(small, "http://client-7.example:3080/npm", true);
+    assert.equal(other.path, "");
+    assert.equal(other.gzip, false);
+    assert.equal(
+      new TextDecoder().decode(other.bytes),
+      `{"t":"http://client-7.example:3080/npm/a/-/a-1.tgz"}`,
+    );
+    // A big template, with placeholders across the 64 KiB pieces it is streamed in.
+    let template = "";
+    while (template.length < 300 * 1024) {
+      template += "x".repeat(65_536 - 7 - (template.length % 65_536)) +
+        `"${BASE_URL_PLACEHOLDER}/b/-/b-${template.length}.tgz",`;
+    }
+    const big = await store.putBytes(new TextEncoder().encode(template));
+    const streamed = await rendered.get(big, "http://client-8.example:3080/npm", false);
+    assert.ok(streamed.stream && !streamed.bytes);
+    let counted = 0;
+    const text = await new Response(streamed.stream((n) => counted += n)).text();
+    const expected = template.replaceAll(BASE_URL_PLACEHOLDER, "http://client-8.example:3080/npm");
+    assert.equal(text, expected);
+    assert.equal(counted, new TextEncoder().encode(expected).byteLength);
+    await rendered.idle();
+    assert.deepEqual(rendered.usage(), { bytes: 0, files: 0 });
+    assert.deepEqual([...Deno.readDirSync(join(dir, "rendered"))], [], "nothing on disk");
+    // A kept base is stored as before.
+    await rendered.get(small, kept, false);
+    await rendered.idle();
+    assert.equal(rendered.usage().files, 1);
+  });
+});
+
+Deno.test("renderings are counted, pruned when their document or base is gone, evicted oldest first", async () => {
+  await withStore(async (store, dir) => {
+    let bases = new Set(["http://127.0.0.1:3080/npm", "http://localhost:3080/npm"]);
+    const rendered = new RenderedDocuments(join(dir, "rendered"), store, {
+      storedBases: () => bases,
+    });
+    await rendered.init();
+    const digests: string[] = [];
+    for (const n of [1, 2, 3]) {
+      digests.push(
+        await store.putBytes(
+          new TextEncoder().encode(`{"n":${n},"t":"${BASE_URL_PLACEHOLDER}/a/-/a-1.tgz"}`),
+        ),
+      );
+    }
+    const paths: string[] = [];
+    for (const digest of digests) {
+      for (const base of bases) paths.push((await rendered.get(digest, base, false)).path);
+    }
+    await rendered.idle();
+    const sizes = paths.map((path) => Deno.statSync(path).size);
+    const total = sizes.reduce((a, b) => a + b);
+    assert.deepEqual(rendered.usage(), { bytes: total, files: 6 });
+    // A fresh start counts what is on disk.
+    const again = new RenderedDocuments(join(dir, "rendered"), store);
+    await again.init();
+    assert.deepEqual(again.usage(), rendered.usage());
+
+    // The first document is replaced (no record refers to it), localhost is no longer kept.
+    bases = new Set(["http://127.0.0.1:3080/npm"]);
+    const pruned = await rendered.prune((digest) => digest !== digests[0]);
+    assert.equal(pruned.files, 4); // both of the first document, localhost's of the others
+    assert.deepEqual(rendered.usage(), { bytes: sizes[2] + sizes[4], files: 2 });
+    const oldest = paths[2];
+    await Deno.utime(oldest, new Date(0), new Date(0));
+    const evicted = await rendered.evictOldest(1);
+    assert.deepEqual(evicted, { files: 1, bytes: sizes[2] });
+    assert.throws(() => Deno.statSync(oldest), Deno.errors.NotFound);
+    assert.deepEqual(rendered.usage(), { bytes: sizes[4], files: 1 });
+  });
+});
+
+Deno.test("a document without a placeholder is its blob: only its gzip copy is made", async () => {
+  await withStore(async (store, dir) => {
+    const rendered = new RenderedDocuments(join(dir, "rendered"), store);
+    await rendered.init();
+    const digest = await store.putBytes(new TextEncoder().encode('<a href="../f/x.whl">x</a>'));
+    const plain = await rendered.get(digest, "", true);
+    assert.equal(plain.path, store.pathOf(digest));
+    await rendered.idle();
+    const gz = await rendered.get(digest, "", true);
+    assert.equal(gz.gzip, true);
+    assert.equal(rendered.usage().files, 1, "the gzip copy only");
+  });
+});
+
+Deno.test({
+  name: "blobs, renderings and their directories are the owner's only",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    await withStore(async (store, dir) => {
+      const rendered = new RenderedDocuments(join(dir, "rendered"), store);
+      await rendered.init();
+      const doc = await store.putBytes(new TextEncoder().encode(`"${BASE_URL_PLACEHOLDER}"`));
+      const durable = await store.putBytes(new TextEncoder().encode("private"), { durable: true });
+      // A download's temp file, written by whoever (mode 0644), committed.
+      const temp = store.tempPath("download");
+      await Deno.writeTextFile(temp, "downloaded", { mode: 0o644 });
+      await Deno.chmod(temp, 0o644);
+      const downloaded = sha256Hex(new TextEncoder().encode("downloaded"));
+      await store.commit(temp, downloaded);
+      const { path } = await rendered.get(doc, "http://127.0.0.1:3080/npm", false);
+      await rendered.idle();
+      const mode = (p: string) => (Deno.statSync(p).mode! & 0o777).toString(8);
+      for (const blob of [doc, durable, downloaded]) assert.equal(mode(store.pathOf(blob)), "600");
+      assert.equal(mode(path), "600");
+      for (const directory of ["blobs", "tmp", "rendered", join("blobs", "sha256")]) {
+        assert.equal(mode(join(dir, directory)), "700", directory);
+      }
+      assert.equal(mode(join(path, "..")), "700");
+    });
+  },
+});
