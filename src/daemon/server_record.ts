@@ -30,7 +30,8 @@ export async function readServerRecord(dataDir: string): Promise<ServerRecord | 
 export async function writeServerRecord(dataDir: string, record: ServerRecord): Promise<void> {
   const path = dataLayout(dataDir).serverFile;
   const temp = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(temp, JSON.stringify(record, null, 2) + "\n");
+  // The owner's only, like everything in the data dir.
+  await Deno.writeTextFile(temp, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
   await Deno.rename(temp, path);
 }
 

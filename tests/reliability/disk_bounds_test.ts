@@ -433,11 +433,7 @@ Deno.test({
         await served.body?.cancel();
         await new Promise((resolve) => setTimeout(resolve, 300)); // the gzip rendering
         const dirMode = (await Deno.stat(dataDir)).mode! & 0o777;
-        // server.json is the CLI's record (src/daemon/server_record.ts), written after the
-        // server started; inside the 0700 directory nobody else can open it.
-        const loose = (await looseModes(dataDir)).filter((path) =>
-          !path.startsWith("/server.json")
-        );
+        const loose = await looseModes(dataDir);
         const files = (await Array.fromAsync(Deno.readDir(dataDir))).map((e) => e.name).sort();
         const modes = await Promise.all(
           files.map(async (name) =>
