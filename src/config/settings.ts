@@ -24,6 +24,13 @@ import {
 import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX } from "../registry/pypi/handler.ts";
 import { DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "../registry/cargo/handler.ts";
 import { DEFAULT_LIMITS } from "../upstream/http_client.ts";
+import {
+  DEFAULT_HEADER_TIMEOUT_SECONDS,
+  DEFAULT_IDLE_TIMEOUT_SECONDS,
+  DEFAULT_REQUEST_TIMEOUT_SECONDS,
+  descriptorLimit,
+  maxConnectionsFor,
+} from "../registry/listener.ts";
 import { defaultDataDir } from "./paths.ts";
 
 type Env = (name: string) => string | undefined;
@@ -59,6 +66,14 @@ export interface RegistrySettings {
   maxDocumentSizeBytes: number;
   /** The largest package file read when neither its Content-Length nor its index says less. */
   maxFileSizeBytes: number;
+  /** Client connections open at once; null: derived from the open-file limit at start. */
+  maxConnections: number | null;
+  /** How long a connection has to send a complete request head. */
+  headerTimeoutSeconds: number;
+  /** How long a kept-alive connection, or a request with no byte moving, may sit idle. */
+  idleTimeoutSeconds: number;
+  /** How long a whole request (head and body) may take to arrive. */
+  requestTimeoutSeconds: number;
   /** Serve only what is cached; never contact an upstream. */
   offline: boolean;
   logRequests: boolean;
@@ -153,6 +168,25 @@ function durationKey<F extends keyof RegistrySettings>(
     format: String,
     showWritten: true,
     option,
+  });
+}
+
+/** A duration that must be a bound: 0 is refused. */
+function timeoutKey<F extends keyof RegistrySettings>(
+  field: F,
+  meaning: string,
+  fallbackSeconds: number,
+  option: string,
+) {
+  return define({
+    ...durationKey(field, meaning, fallbackSeconds, option),
+    expected: "a number of seconds above 0, or with a unit: 30, 90s, 5m",
+    parse: (text) => {
+      const seconds = parseDuration(text);
+      return (seconds !== undefined && seconds > 0 ? seconds : undefined) as
+        | RegistrySettings[F]
+        | undefined;
+    },
   });
 }
 
@@ -261,6 +295,42 @@ const DEFINITIONS = {
       "its size: a longer body is cut off and not stored",
     DEFAULT_LIMITS.maxFileBytes,
     "--max-file-size <size>",
+  ),
+  max_connections: define({
+    field: "maxConnections",
+    meaning: "client connections open at once, over every listen address: at the cap the one " +
+      "idle longest is closed to make room, and new ones are refused while all are busy " +
+      "(auto: from the open-file limit, leaving room for files and upstream sockets)",
+    expected: "a whole number of connections, or auto",
+    defaultText: () => "auto",
+    parse: (text) =>
+      text === "auto" ? null : /^\d{1,9}$/.test(text) && +text > 0 ? +text : undefined,
+    stored: numberIfSame,
+    // A background server may not read /proc/self/limits (its sandbox): `auto` is resolved by the
+    // command that starts it, which runs under the same limit.
+    format: (value) => String(value ?? maxConnectionsFor(descriptorLimit())),
+    showWritten: true,
+    option: "--max-connections <n>",
+  }),
+  header_timeout: timeoutKey(
+    "headerTimeoutSeconds",
+    "how long a connection has to send a complete request head: silent and slowly " +
+      "sending ones are closed",
+    DEFAULT_HEADER_TIMEOUT_SECONDS,
+    "--header-timeout <duration>",
+  ),
+  idle_timeout: timeoutKey(
+    "idleTimeoutSeconds",
+    "how long a kept-alive connection waits for its next request, and a request or " +
+      "download may go without a byte moving, before the connection is closed",
+    DEFAULT_IDLE_TIMEOUT_SECONDS,
+    "--idle-timeout <duration>",
+  ),
+  request_timeout: timeoutKey(
+    "requestTimeoutSeconds",
+    "how long a whole request, head and body (an upload), may take to arrive",
+    DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    "--request-timeout <duration>",
   ),
   offline: booleanKey(
     "offline",

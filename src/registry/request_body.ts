@@ -19,7 +19,7 @@ export class ClientError extends Error {
 export async function readLimitedBody(
   request: Request,
   limit = MAX_UPLOAD_BYTES,
-): Promise<Uint8Array> {
+): Promise<Uint8Array<ArrayBuffer>> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > limit) {
     await request.body?.cancel().catch(() => {});

@@ -12,9 +12,22 @@ import {
 } from "../upstream/http_client.ts";
 import { VERSION } from "../version.ts";
 import { loadOrCreateToken, WriteAuth } from "./auth.ts";
+import {
+  type ConnectionFigures,
+  ConnectionGate,
+  type ConnectionLimits,
+  DEFAULT_HEADER_TIMEOUT_SECONDS,
+  DEFAULT_IDLE_TIMEOUT_SECONDS,
+  DEFAULT_REQUEST_TIMEOUT_SECONDS,
+  descriptorLimit,
+  type HttpListener,
+  listenHttp,
+  maxConnectionsFor,
+} from "./listener.ts";
 import { ecosystemContext, type SharedServices } from "./context.ts";
 import type { EcosystemRegistry } from "./ecosystem.ts";
 import { cachedPackages, type EcosystemType, PrivateAdmin } from "./private_admin.ts";
+import { parseJsonBody, readLimitedBody } from "./request_body.ts";
 import { errorResponse, jsonResponse, SERVER_NAMES, serverBaseUrls } from "./http.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { NpmRegistry } from "./npm/handler.ts";
@@ -77,6 +90,20 @@ export interface RegistryOptions {
   maxDocumentBytes?: number;
   /** The largest package file read when its Content-Length and index say nothing less. */
   maxFileBytes?: number;
+  /**
+   * Client connections open at once over every listen address (max_connections); absent: from
+   * the process's open-file limit, well below it.
+   */
+  maxConnections?: number;
+  /** Seconds a connection has to send a complete request head (header_timeout). */
+  headerTimeoutSeconds?: number;
+  /**
+   * Seconds a kept-alive connection waits for its next request, and a request or response may go
+   * without a byte moving either way (idle_timeout).
+   */
+  idleTimeoutSeconds?: number;
+  /** Seconds a whole request, head and body, may take to arrive (request_timeout). */
+  requestTimeoutSeconds?: number;
   logger?: Logger;
 }
 
@@ -94,6 +121,8 @@ export interface RegistryStatus {
   freshness: { ttlSeconds: number; maxStaleSeconds: number; offline: boolean };
   /** Where each ecosystem's documents and files come from. */
   upstreams: Record<string, string>;
+  /** Client connections (absent from a server older than the connection cap). */
+  connections?: ConnectionFigures;
   ecosystems: Record<
     string,
     EcosystemCounters & {
@@ -220,6 +249,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       totals: { ...totals, savingRatio: savingRatio(totals) },
       freshness: { ttlSeconds, maxStaleSeconds, offline: shared.offline },
       upstreams,
+      connections: gate.figures(),
       ecosystems: Object.fromEntries(
         await Promise.all(ecosystems.map(async ({ name, registry }) => {
           const cached = await cachedPackages(kv, name as EcosystemType, registry);
@@ -274,11 +304,11 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     return errorResponse(404, `no such route: ${pathname}`);
   };
 
-  const handler = async (request: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
+  const handler = async (request: Request, info: { remoteAddr: Deno.NetAddr }) => {
     const started = performance.now();
     let response: Response;
     try {
-      const client = (info.remoteAddr as Deno.NetAddr).hostname;
+      const client = info.remoteAddr.hostname;
       response = await stats.clients.run(client, () => route(request));
     } catch (error) {
       log.error(`${request.method} ${request.url}: ${(error as Error).stack ?? error}`);
@@ -294,16 +324,19 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
 
   const onError = (error: unknown) => {
     log.error(`unhandled: ${(error as Error).stack ?? error}`);
-    return errorResponse(500, "internal error");
   };
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  // One cap over every listen address: descriptors are the process's.
+  const limits = connectionLimits(options);
+  const gate = new ConnectionGate({
+    max: limits.maxConnections,
+    idleTimeoutMs: limits.idleTimeoutMs,
+    onCap: capLogger(log),
+  });
+  const listen = (address: string, onPort: number) =>
+    listenHttp({ hostname: address, port: onPort, gate, limits, handler, onError });
+  let server: HttpListener;
   try {
-    server = Deno.serve({
-      hostname,
-      port,
-      onListen: () => {},
-      onError,
-    }, handler);
+    server = await listen(hostname, port);
   } catch (error) {
     await stats.close();
     kv.close();
@@ -317,13 +350,11 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   }
   port = server.addr.port;
   url = `http://${shared.fallbackHost}`;
-  const extraServers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  const extraServers: HttpListener[] = [];
   for (const address of new Set(options.alsoListenOn ?? [])) {
     if (address === hostname) continue;
     try {
-      extraServers.push(
-        Deno.serve({ hostname: address, port, onListen: () => {}, onError }, handler),
-      );
+      extraServers.push(await listen(address, port));
     } catch (error) {
       log.warn(`cannot also listen on ${address}:${port}: ${(error as Error).message}`);
     }
@@ -346,6 +377,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     stopping ??= (async () => {
+      // Stops accepting, closes idle connections, lets requests and downloads finish.
       await Promise.all([server, ...extraServers].map((each) => each.shutdown()));
       await Promise.all(ecosystems.map(({ registry }) => registry.idle()));
       await rendered.idle();
@@ -362,6 +394,36 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     status,
     shutdown,
     finished: server.finished.then(() => stopping),
+  };
+}
+
+/** The connection cap and timeouts, from the options or their defaults. */
+function connectionLimits(options: RegistryOptions): ConnectionLimits {
+  const headerTimeoutMs = 1000 * (options.headerTimeoutSeconds ?? DEFAULT_HEADER_TIMEOUT_SECONDS);
+  return {
+    maxConnections: options.maxConnections ?? maxConnectionsFor(descriptorLimit()),
+    headerTimeoutMs,
+    idleTimeoutMs: 1000 * (options.idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT_SECONDS),
+    // A request's head is part of it: the whole cannot have less time than its head.
+    requestTimeoutMs: Math.max(
+      headerTimeoutMs,
+      1000 * (options.requestTimeoutSeconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS),
+    ),
+  };
+}
+
+/** Says, at most once a minute, that the cap was reached and what was done about it. */
+function capLogger(log: Logger): (figures: ConnectionFigures, refused: boolean) => void {
+  let lastLogged = -Infinity;
+  return (figures) => {
+    const now = Date.now();
+    if (now - lastLogged < 60_000) return;
+    lastLogged = now;
+    log.warn(
+      `${figures.open} client connections open, the cap (max_connections ${figures.max}): ` +
+        `connections without a request are closed to make room, new ones refused while all ` +
+        `are busy (so far ${figures.evicted} closed, ${figures.refused} refused)`,
+    );
   };
 }
 
@@ -394,6 +456,21 @@ function checkOptions(options: RegistryOptions): void {
       throw new TypeError(`${name} must be a number of seconds: ${value}`);
     }
   }
+  for (
+    const [name, value] of [
+      ["headerTimeoutSeconds", options.headerTimeoutSeconds],
+      ["idleTimeoutSeconds", options.idleTimeoutSeconds],
+      ["requestTimeoutSeconds", options.requestTimeoutSeconds],
+    ] as const
+  ) {
+    if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+      throw new TypeError(`${name} must be a positive number of seconds: ${value}`);
+    }
+  }
+  const connections = options.maxConnections;
+  if (connections !== undefined && !(Number.isSafeInteger(connections) && connections > 0)) {
+    throw new TypeError(`maxConnections must be a positive whole number: ${connections}`);
+  }
 }
 
 /** `POST /-/test/clock` `{"advanceSeconds": N}`: moves a test clock forward (token required). */
@@ -405,7 +482,10 @@ async function advanceTestClock(
   if (request.method !== "POST") return errorResponse(405, "POST /-/test/clock", { allow: "POST" });
   const refused = auth.refusal(request);
   if (refused) return refused;
-  const body = await request.json().catch(() => undefined);
+  // A few bytes of JSON: read with a limit, like every other body.
+  const body = await readLimitedBody(request, 1024)
+    .then((bytes) => parseJsonBody(bytes, "the clock body") as { advanceSeconds?: unknown })
+    .catch(() => undefined);
   const seconds = body?.advanceSeconds;
   if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) {
     return errorResponse(400, 'expected {"advanceSeconds": <seconds, 0 or more>}');

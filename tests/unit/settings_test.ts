@@ -15,6 +15,7 @@ import {
 } from "../../src/config/settings.ts";
 import { DEFAULT_METADATA_TTL_SECONDS, DEFAULT_PORT } from "../../src/registry/server.ts";
 import { DEFAULT_PYPI_INDEX } from "../../src/registry/pypi/handler.ts";
+import { descriptorLimit, maxConnectionsFor } from "../../src/registry/listener.ts";
 
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
 const HOME = env({ HOME: "/home/u" });
@@ -398,6 +399,45 @@ Deno.test("max_document_size and max_file_size: bounds from the file or options,
       await rejectsWith(
         loadSettings(path, HOME, { max_document_size: text }),
         /invalid value for max_document_size: .* \(expected a size such as 64MB or 2GB/,
+      );
+    }
+  });
+});
+
+Deno.test("max_connections and the client timeouts: auto or a number, positive durations", async () => {
+  await withConfig(async (path) => {
+    const defaults = await loadSettings(path, HOME);
+    assert.equal(defaults.maxConnections, null);
+    assert.equal(describeKey("max_connections").default, "auto");
+    assert.equal(defaults.headerTimeoutSeconds, 30);
+    assert.equal(defaults.idleTimeoutSeconds, 60);
+    assert.equal(defaults.requestTimeoutSeconds, 300);
+    // `auto` reaches the background server as the figure for this process's open-file limit:
+    // the server's sandbox cannot look it up.
+    const auto = settingArgs(defaults).find((arg) => arg.startsWith("--max-connections="));
+    assert.equal(auto, `--max-connections=${maxConnectionsFor(descriptorLimit())}`);
+
+    await Deno.writeTextFile(path, "max_connections: 500\nheader_timeout: 10s\nidle_timeout: 2m\n");
+    const fromFile = await loadSettings(path, HOME, { request_timeout: "1h" });
+    assert.equal(fromFile.maxConnections, 500);
+    assert.equal(fromFile.headerTimeoutSeconds, 10);
+    assert.equal(fromFile.idleTimeoutSeconds, 120);
+    assert.equal(fromFile.requestTimeoutSeconds, 3600);
+    const args = settingArgs(fromFile);
+    for (const arg of ["--max-connections=500", "--header-timeout=10", "--idle-timeout=120"]) {
+      assert.ok(args.includes(arg), args.join(" "));
+    }
+
+    for (const text of ["0", "-1", "many", "1.5"]) {
+      await rejectsWith(
+        loadSettings(path, HOME, { max_connections: text }),
+        /invalid value for max_connections: .* \(expected a whole number of connections, or auto/,
+      );
+    }
+    for (const text of ["0", "0s", "soon"]) {
+      await rejectsWith(
+        loadSettings(path, HOME, { header_timeout: text }),
+        /invalid value for header_timeout: .* \(expected a number of seconds above 0/,
       );
     }
   });

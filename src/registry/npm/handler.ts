@@ -16,6 +16,7 @@ import {
   upstreamNamePath,
 } from "./names.ts";
 import { NpmPrivateRoutes } from "./private_routes.ts";
+import { ClientError, readLimitedBody } from "../request_body.ts";
 import { privateDocumentOutcome } from "../documents.ts";
 import { PrivatePackages } from "../../store/private_packages.ts";
 import type { EcosystemRegistry } from "../ecosystem.ts";
@@ -357,16 +358,18 @@ export class NpmRegistry implements EcosystemRegistry {
       const value = request.headers.get(name);
       if (value) headers.set(name, value);
     }
-    const length = Number(request.headers.get("content-length") ?? 0);
-    if (length > MAX_AUDIT_BODY) {
-      await request.body?.cancel();
-      return errorResponse(413, `audit request over ${MAX_AUDIT_BODY / 1024 / 1024} MB`);
+    // Anyone may send one: the body is counted as it arrives (chunked too) and cut at the limit.
+    let body: Uint8Array<ArrayBuffer>;
+    try {
+      body = await readLimitedBody(request, MAX_AUDIT_BODY);
+    } catch (error) {
+      if (!(error instanceof ClientError)) throw error;
+      const message = error.status === 413
+        ? `audit request over ${MAX_AUDIT_BODY / 1024 / 1024} MB`
+        : error.message;
+      return errorResponse(error.status, message);
     }
     try {
-      const body = new Uint8Array(await request.arrayBuffer());
-      if (body.byteLength > MAX_AUDIT_BODY) {
-        return errorResponse(413, `audit request over ${MAX_AUDIT_BODY / 1024 / 1024} MB`);
-      }
       const response = await this.ctx.upstream.request(`${this.#upstream}/${path}`, {
         method: "POST",
         headers,
