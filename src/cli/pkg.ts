@@ -18,7 +18,7 @@ import {
 } from "./registry_start.ts";
 import { advertisementFromEnv } from "../daemon/registry_container.ts";
 import { DEFAULT_IMAGE } from "../vm/config.ts";
-import type { RegistryStatus } from "../registry/server.ts";
+import type { RegistryStatus, ReportedStatus } from "../registry/server.ts";
 import { cargoSparseIndexUrl } from "../registry/cargo/client_config.ts";
 import { CliError } from "./errors.ts";
 import { addPackageCommands } from "./pkg_packages.ts";
@@ -27,6 +27,7 @@ import { addClientCommands } from "./pkg_clients.ts";
 import { configureProject } from "./project_setup.ts";
 import { configuredProjectDirs, unconfigureProjects } from "../clients/project_config.ts";
 import { dataLayout } from "../config/paths.ts";
+import { readToken } from "../registry/auth.ts";
 import type { ServerRecord } from "../daemon/server_record.ts";
 import { formatBytes, formatDuration, formatPercent, formatRatio, formatSaving } from "./format.ts";
 import { savingRatio } from "../registry/stats.ts";
@@ -199,7 +200,7 @@ export function pkgCommand(): Command {
   return pkg;
 }
 
-type ShownStatus = RegistryStatus & { container?: string };
+type ShownStatus = ReportedStatus & { container?: string };
 
 /** Says "not running" (text or JSON) and exits 3. */
 function notRunning(json: boolean | undefined, fields: Record<string, string | null>): never {
@@ -218,14 +219,20 @@ async function localStatus(dataDir: string, json: boolean | undefined): Promise<
       : null;
     notRunning(json, { dataDir, reason });
   }
-  const reported = await fetchStatus(found.record.url);
+  // The token shows the paths and pid also where the server does not see this host as loopback
+  // (in a container, or listening on another address).
+  const token = await readToken(dataDir).catch(() => undefined);
+  const reported = await fetchStatus(found.record.url, token);
   // A server in a container reports its own view (0.0.0.0:3080, /data, pid 1); show the host's.
   return found.record.container
     ? { ...reported, url: found.record.url, dataDir, container: found.record.container }
     : reported;
 }
 
-/** Any registry, by URL (a team registry, another host's). */
+/**
+ * Any registry, by URL (a team registry, another host's). Its paths, pid and upstreams are shown
+ * only to its own host or with its token, and this host's token is never sent to another.
+ */
 async function remoteStatus(url: string, json: boolean | undefined): Promise<ShownStatus> {
   try {
     return await fetchStatus(url);
@@ -234,9 +241,12 @@ async function remoteStatus(url: string, json: boolean | undefined): Promise<Sho
   }
 }
 
-async function fetchStatus(url: string): Promise<RegistryStatus> {
+async function fetchStatus(url: string, token?: string): Promise<ReportedStatus> {
   try {
-    const response = await fetch(`${url}/-/status`, { signal: AbortSignal.timeout(5000) });
+    const response = await fetch(`${url}/-/status`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      signal: AbortSignal.timeout(5000),
+    });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     return await response.json();
   } catch (error) {
@@ -260,6 +270,9 @@ function diskRow(cache: Partial<RegistryStatus["cache"]>): [string, string][] {
   return [["On disk", parts.join(", ")]];
 }
 
+/** What a registry tells only its own host and holders of its token. */
+const NOT_SHOWN = "(shown only on the registry's host or with its token)";
+
 function printStatus(status: ShownStatus): void {
   const ecosystems = Object.entries(status.ecosystems);
   const totals = status.totals;
@@ -268,9 +281,11 @@ function printStatus(status: ShownStatus): void {
   const freshness = status.freshness;
   const rows: [string, string][] = [
     ["URL", status.url],
-    status.container ? ["Container", status.container] : ["PID", String(status.pid)],
+    status.container
+      ? ["Container", status.container]
+      : ["PID", status.pid === undefined ? NOT_SHOWN : String(status.pid)],
     ["Uptime", formatDuration(status.uptimeSeconds)],
-    ["Data dir", status.dataDir],
+    ["Data dir", status.dataDir ?? NOT_SHOWN],
     [
       "Metadata",
       freshness.offline

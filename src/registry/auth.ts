@@ -73,6 +73,14 @@ export class WriteAuth {
     return given !== undefined && constantTimeEqual(new TextEncoder().encode(given), this.#token);
   }
 
+  /**
+   * Whether a client may see the server's paths, pid, upstream URLs and other clients' addresses:
+   * the host itself (loopback) or anyone with the token. A VM on the Docker bridge is neither.
+   */
+  mayInspect(request: Request, clientAddress: string): boolean {
+    return isLoopback(clientAddress) || this.isAuthorized(request);
+  }
+
   /** undefined when the request may write; otherwise the 401 to send. */
   refusal(request: Request): Response | undefined {
     if (this.isAuthorized(request)) return undefined;
@@ -81,6 +89,12 @@ export class WriteAuth {
       : "writes need the registry's token (see `vm pkg token`)";
     return errorResponse(401, message, { "www-authenticate": 'Basic realm="vm pkg"' });
   }
+}
+
+/** A peer address on this host: 127.0.0.0/8 or ::1 (also written as IPv4-mapped IPv6). */
+export function isLoopback(address: string): boolean {
+  const v4 = address.toLowerCase().replace(/^::ffff:(?=\d+\.)/, "");
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4) || v4 === "::1" || v4 === "0:0:0:0:0:0:0:1";
 }
 
 function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -137,6 +137,17 @@ export interface RegistryStatus {
   >;
 }
 
+/** The fields of the status only the host itself (loopback) and holders of the token get. */
+export type PrivateStatusField = "pid" | "dataDir" | "upstreams";
+
+/**
+ * What /-/status answers: all of RegistryStatus to the host and the token; any other client (a VM
+ * on the Docker bridge, another host) gets the figures without the private fields.
+ */
+export type ReportedStatus =
+  & Omit<RegistryStatus, PrivateStatusField>
+  & Partial<Pick<RegistryStatus, PrivateStatusField>>;
+
 export interface RunningRegistry {
   url: string;
   hostname: string;
@@ -265,7 +276,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     };
   };
 
-  const route = async (request: Request): Promise<Response> => {
+  const route = async (request: Request, client: string): Promise<Response> => {
     const { pathname, searchParams } = new URL(request.url);
     if (pathname === "/-/packages" || pathname.startsWith("/-/packages/")) {
       return await admin.handle(request, pathname.slice("/-/packages".length), searchParams);
@@ -277,14 +288,24 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     if (pathname === "/-/health") {
       return jsonResponse({ ok: true, version: VERSION, pid: Deno.pid });
     }
-    if (pathname === "/-/status") return jsonResponse(await status());
+    if (pathname === "/-/status") {
+      const full = await status();
+      if (auth.mayInspect(request, client)) return jsonResponse(full);
+      const { pid: _pid, dataDir: _dataDir, upstreams: _upstreams, ...figures } = full;
+      return jsonResponse(figures);
+    }
     if (pathname === "/-/test/clock" && options.testClock) {
       return await advanceTestClock(request, options.testClock, auth);
     }
     if (pathname === "/-/clients") {
       // Per source address (a VM's container IP): what `vm status` shows as a VM's hit ratio.
+      // Every client's to the host and the token; anyone else sees only its own address.
       const address = searchParams.get("address") ?? undefined;
-      return jsonResponse({ clients: stats.clients.snapshot(address) });
+      if (auth.mayInspect(request, client)) {
+        return jsonResponse({ clients: stats.clients.snapshot(address) });
+      }
+      const own = address === undefined || address === client;
+      return jsonResponse({ clients: own ? stats.clients.snapshot(client) : {} });
     }
     for (const { prefix, registry } of ecosystems) {
       if (pathname.startsWith(`${prefix}/`)) {
@@ -309,7 +330,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     let response: Response;
     try {
       const client = info.remoteAddr.hostname;
-      response = await stats.clients.run(client, () => route(request));
+      response = await stats.clients.run(client, () => route(request, client));
     } catch (error) {
       log.error(`${request.method} ${request.url}: ${(error as Error).stack ?? error}`);
       response = errorResponse(500, "internal error");

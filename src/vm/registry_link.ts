@@ -5,6 +5,7 @@ import { resolveDataDir } from "../config/settings.ts";
 import { findServer, type ServerRecord } from "../daemon/server_record.ts";
 import { dockerBridgeAddresses } from "../daemon/docker_bridge.ts";
 import { launchInBackground, startChoices } from "../cli/registry_start.ts";
+import { readToken } from "../registry/auth.ts";
 import type { ClientCounters } from "../registry/client_stats.ts";
 import { savingRatio, sumCounters } from "../registry/stats.ts";
 import { execCaptured, type VmInfo } from "./docker_provider.ts";
@@ -84,10 +85,14 @@ async function clientCounters(
   record: ServerRecord,
   addresses: string[],
 ): Promise<ClientCounters[]> {
+  // Other clients' counters are shown to the host (loopback) or with the token; a registry in a
+  // container sees the host as the bridge gateway, so the token goes along.
+  const token = await resolveDataDir().then(readToken).catch(() => undefined);
   const out: ClientCounters[] = [];
   for (const address of addresses) {
     try {
       const response = await fetch(`${record.url}/-/clients?address=${address}`, {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
         signal: AbortSignal.timeout(3000),
       });
       const body = await response.json();

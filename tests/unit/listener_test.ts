@@ -9,6 +9,7 @@ import {
   maxConnectionsFor,
   type RequestHandler,
 } from "../../src/registry/listener.ts";
+import { isLoopback } from "../../src/registry/auth.ts";
 
 Deno.test("the cap leaves room below the descriptor limit, within sensible bounds", () => {
   assert.equal(maxConnectionsFor(512), 85);
@@ -111,6 +112,17 @@ Deno.test("the sweep closes connections idle, or busy without a byte moving, for
     assert.equal(gate.figures().timedOut, 2);
   } finally {
     gate.close();
+  }
+});
+
+Deno.test("loopback peers: 127.0.0.0/8 and ::1, also IPv4-mapped; nothing else", () => {
+  for (const address of ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:1"]) {
+    assert.equal(isLoopback(address), true, address);
+  }
+  for (
+    const address of ["172.17.0.2", "192.0.2.2", "::ffff:172.17.0.2", "", "127.0.0.1.evil", "::2"]
+  ) {
+    assert.equal(isLoopback(address), false, address);
   }
 });
 
