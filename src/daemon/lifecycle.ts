@@ -35,6 +35,26 @@ export interface ForegroundOptions extends RegistryOptions {
 export async function runForeground(options: ForegroundOptions): Promise<void> {
   const log = consoleLogger({ requests: options.logRequests });
   const registry = await startRegistry({ ...options, logger: log });
+  const signals = new StopSignals();
+  const stop = (signal: string) => {
+    switch (signals.receive(Date.now())) {
+      case "stop":
+        log.info(`${signal} received: finishing in-flight requests and downloads (again to force)`);
+        void registry.shutdown();
+        return;
+      case "force":
+        // A second, separate Ctrl-C means "now": temp files are discarded at the next start.
+        log.warn(`${signal} again: exiting without waiting`);
+        Deno.exit(130);
+        return;
+      case "same":
+        return;
+    }
+  };
+  // Installed as soon as the server exists (a stop may come while the project is configured
+  // below), and they stay until the process ends: one removed too early would let a late copy of
+  // the signal kill the process (the default action) while responses are still streaming.
+  for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, () => stop(signal));
   const record: ServerRecord = {
     pid: Deno.pid,
     url: registry.url,
@@ -61,25 +81,6 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
   log.info(await dropPermissionsAfterStart());
   await writeServerRecord(options.dataDir, record);
 
-  const signals = new StopSignals();
-  const stop = (signal: string) => {
-    switch (signals.receive(Date.now())) {
-      case "stop":
-        log.info(`${signal} received: finishing in-flight requests and downloads (again to force)`);
-        void registry.shutdown();
-        return;
-      case "force":
-        // A second, separate Ctrl-C means "now": temp files are discarded at the next start.
-        log.warn(`${signal} again: exiting without waiting`);
-        Deno.exit(130);
-        return;
-      case "same":
-        return;
-    }
-  };
-  // The listeners stay until the process ends: one removed too early would let a late copy of
-  // the signal kill the process (the default action) while responses are still streaming.
-  for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, () => stop(signal));
   try {
     await registry.finished;
   } finally {
