@@ -20,7 +20,7 @@ import { advertisementFromEnv } from "../daemon/registry_container.ts";
 import { DEFAULT_IMAGE } from "../vm/config.ts";
 import type { RegistryStatus, ReportedStatus } from "../registry/server.ts";
 import { cargoSparseIndexUrl } from "../registry/cargo/client_config.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "../host/errors.ts";
 import { addPackageCommands } from "./pkg_packages.ts";
 import { configCommand } from "./pkg_config.ts";
 import { addClientCommands } from "./pkg_clients.ts";

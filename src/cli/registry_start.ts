@@ -21,7 +21,7 @@ import { serverPermissionFlags, upstreamsOf } from "../daemon/server_sandbox.ts"
 import type { ServerRecord } from "../daemon/server_record.ts";
 import { DEFAULT_HOST, DEFAULT_PORT, type RegistryOptions } from "../registry/server.ts";
 import { AdjustableClock } from "../store/clock.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "../host/errors.ts";
 
 /** The settings as this start uses them (options applied), and whether to listen on the bridge. */
 export interface StartChoices extends RegistrySettings {
