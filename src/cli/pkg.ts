@@ -15,7 +15,7 @@ import {
   launchInDocker,
   registryOptionsFor,
   startChoices,
-} from "./registry_start.ts";
+} from "../daemon/registry_start.ts";
 import { advertisementFromEnv } from "../daemon/registry_container.ts";
 import { DEFAULT_IMAGE } from "../vm/config.ts";
 import type { RegistryStatus, ReportedStatus } from "../registry/server.ts";
