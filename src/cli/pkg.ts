@@ -26,7 +26,7 @@ import { configCommand } from "./pkg_config.ts";
 import { addClientCommands } from "./pkg_clients.ts";
 import { configureProject } from "./project_setup.ts";
 import { configuredProjectDirs, unconfigureProjects } from "../clients/project_config.ts";
-import { dataLayout } from "../config/paths.ts";
+import { dataLayout } from "../store/data_dir.ts";
 import { readToken } from "../registry/auth.ts";
 import type { ServerRecord } from "../daemon/server_record.ts";
 import { formatBytes, formatDuration, formatPercent, formatRatio, formatSaving } from "./format.ts";

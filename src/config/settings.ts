@@ -31,7 +31,7 @@ import {
   descriptorLimit,
   maxConnectionsFor,
 } from "../registry/listener.ts";
-import { defaultDataDir } from "./paths.ts";
+import { defaultDataDir } from "../store/data_dir.ts";
 
 type Env = (name: string) => string | undefined;
 

@@ -1,6 +1,6 @@
 // The registry server: opens the store, builds one handler per ecosystem, and routes requests.
 // A request reads top to bottom: route → ecosystem handler → store (hit) or upstream (miss).
-import { dataLayout, secureDataDir } from "../config/paths.ts";
+import { dataLayout, secureDataDir } from "../store/data_dir.ts";
 import { BlobStore } from "../store/blob_store.ts";
 import { CacheLimit, type CacheUsage } from "../store/cache_limit.ts";
 import { type AdjustableClock, systemClock } from "../store/clock.ts";

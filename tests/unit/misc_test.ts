@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { defaultDataDir } from "../../src/config/paths.ts";
+import { defaultDataDir } from "../../src/store/data_dir.ts";
 import { formatBytes, formatDuration, formatRatio } from "../../src/cli/format.ts";
 import { Coalescer } from "../../src/upstream/coalescer.ts";
 
