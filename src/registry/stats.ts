@@ -1,5 +1,6 @@
 // Per-ecosystem counters for /-/status. They live in memory on the hot path and are flushed to
 // KV every second and at shutdown, so they survive a restart without a KV write per request.
+import type { UpstreamCounters } from "../upstream/http_client.ts";
 import { ClientStats } from "./client_stats.ts";
 
 export interface EcosystemCounters {
@@ -102,7 +103,7 @@ export class Stats {
   }
 }
 
-export class EcosystemStats {
+export class EcosystemStats implements UpstreamCounters {
   constructor(
     private readonly counters: EcosystemCounters,
     private readonly markDirty: () => void,
