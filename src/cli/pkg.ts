@@ -30,7 +30,7 @@ import { dataLayout } from "../store/data_dir.ts";
 import { readToken } from "../registry/auth.ts";
 import type { ServerRecord } from "../daemon/server_record.ts";
 import { formatBytes, formatDuration, formatPercent, formatRatio, formatSaving } from "./format.ts";
-import { savingRatio } from "../registry/stats.ts";
+import { savingRatio } from "../registry/counters.ts";
 import { DATA_HELP, parseHttpUrl, parseSeconds } from "./options.ts";
 
 /** A setting's option text, checked by the setting's parser; kept as text. */
