@@ -37,11 +37,19 @@ export const LAYERS: readonly (readonly string[])[] = [
 /** Sibling layers allowed to import one another, as [importer, imported]. None today. */
 export const SIDEWAYS_IMPORTS: readonly (readonly [string, string])[] = [];
 
+/** One import known to break the rule, to be removed by a change under way. */
+export interface KnownBackImport {
+  from: string;
+  to: string;
+  why: string;
+}
+
 /**
- * Single imports known to break the rule, each to be removed by a change under way: one entry per
- * import, as [importing file, imported file], with why. None today.
+ * The imports known to break the rule, one entry per import. None today: the config⇄registry loop
+ * the review found was registry/ importing config/paths.ts (now store/data_dir.ts); settings.ts
+ * importing the registry's DEFAULT_* constants points down, config/ being above registry/.
  */
-export const KNOWN_BACK_IMPORTS: readonly { from: string; to: string; why: string }[] = [];
+export const KNOWN_BACK_IMPORTS: readonly KnownBackImport[] = [];
 
 /** Files outside a folder of their own, and the layer they belong to. */
 const LOOSE_FILES: Record<string, string> = {
@@ -104,11 +112,14 @@ export function importGraph(files: Record<string, string>): Map<string, string[]
  * declared layer, and each loop of files importing each other. Empty when the layering holds.
  * `files` maps repository-relative paths (src/…, main.ts) to their source.
  */
-export function checkLayers(files: Record<string, string>): string[] {
+export function checkLayers(
+  files: Record<string, string>,
+  { knownBackImports = KNOWN_BACK_IMPORTS, sidewaysImports = SIDEWAYS_IMPORTS } = {},
+): string[] {
   const graph = importGraph(files);
   const problems: string[] = [];
-  const known = new Set(KNOWN_BACK_IMPORTS.map(({ from, to }) => `${from} ${to}`));
-  const sideways = new Set(SIDEWAYS_IMPORTS.map(([from, to]) => `${from} ${to}`));
+  const known = new Set(knownBackImports.map(({ from, to }) => `${from} ${to}`));
+  const sideways = new Set(sidewaysImports.map(([from, to]) => `${from} ${to}`));
   for (const [path, targets] of graph) {
     const layer = layerOf(path);
     if (layer === undefined) {

@@ -28,6 +28,32 @@ Deno.test("check_layers reports an import that points up, one sideways and a loo
   ]);
 });
 
+Deno.test("an allowed sideways import and a listed back-import pass; nothing else does", () => {
+  const files = {
+    "src/config/settings.ts": `import { routing } from "../clients/routing.ts";`,
+    "src/clients/routing.ts": `import { start } from "../daemon/start.ts";`,
+    "src/daemon/start.ts": "",
+  };
+  assert.deepEqual(checkLayers(files).length, 2);
+  assert.deepEqual(
+    checkLayers(files, {
+      sidewaysImports: [["config", "clients"]],
+      knownBackImports: [{ from: "src/clients/routing.ts", to: "src/daemon/start.ts", why: "" }],
+    }),
+    [],
+  );
+  // Allowing config to import clients does not allow the reverse.
+  assert.deepEqual(
+    checkLayers({ ...files, "src/clients/routing.ts": `import "../config/settings.ts";` }, {
+      sidewaysImports: [["config", "clients"]],
+    }),
+    [
+      "src/clients/routing.ts imports src/config/settings.ts: layer clients may not import config",
+      "import cycle: src/clients/routing.ts -> src/config/settings.ts -> src/clients/routing.ts",
+    ],
+  );
+});
+
 Deno.test("check_layers accepts imports that point down and names a folder with no layer", () => {
   assert.deepEqual(
     checkLayers({
