@@ -4,7 +4,7 @@
 //   deno run --allow-read --allow-env scripts/verify_store.ts [DATA_DIR]
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { dataLayout, defaultDataDir } from "../src/config/paths.ts";
+import { dataLayout, defaultDataDir } from "../src/store/data_dir.ts";
 
 export async function verifyStore(dataDir: string): Promise<{ checked: number; bad: string[] }> {
   const base = join(dataLayout(dataDir).blobs, "sha256");

@@ -1,5 +1,5 @@
 // Human-readable numbers for CLI output.
-import { type EcosystemCounters, savingRatio } from "../registry/stats.ts";
+import { type EcosystemCounters, savingRatio } from "../registry/counters.ts";
 
 export function formatBytes(bytes: number): string {
   const units = ["B", "KB", "MB", "GB", "TB"];

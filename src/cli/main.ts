@@ -3,7 +3,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import tab from "@bomb.sh/tab/commander";
 import type { Command as PlainCommand } from "commander";
 import { VERSION } from "../version.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "../host/errors.ts";
 import { pkgCommand } from "./pkg.ts";
 import { initCommand, vmConfigCommand } from "./vm_config.ts";
 import { vmCommands } from "./vm.ts";

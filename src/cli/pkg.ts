@@ -15,22 +15,22 @@ import {
   launchInDocker,
   registryOptionsFor,
   startChoices,
-} from "./registry_start.ts";
+} from "../daemon/registry_start.ts";
 import { advertisementFromEnv } from "../daemon/registry_container.ts";
 import { DEFAULT_IMAGE } from "../vm/config.ts";
 import type { RegistryStatus, ReportedStatus } from "../registry/server.ts";
 import { cargoSparseIndexUrl } from "../registry/cargo/client_config.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "../host/errors.ts";
 import { addPackageCommands } from "./pkg_packages.ts";
 import { configCommand } from "./pkg_config.ts";
 import { addClientCommands } from "./pkg_clients.ts";
 import { configureProject } from "./project_setup.ts";
 import { configuredProjectDirs, unconfigureProjects } from "../clients/project_config.ts";
-import { dataLayout } from "../config/paths.ts";
+import { dataLayout } from "../store/data_dir.ts";
 import { readToken } from "../registry/auth.ts";
 import type { ServerRecord } from "../daemon/server_record.ts";
 import { formatBytes, formatDuration, formatPercent, formatRatio, formatSaving } from "./format.ts";
-import { savingRatio } from "../registry/stats.ts";
+import { savingRatio } from "../registry/counters.ts";
 import { DATA_HELP, parseHttpUrl, parseSeconds } from "./options.ts";
 
 /** A setting's option text, checked by the setting's parser; kept as text. */

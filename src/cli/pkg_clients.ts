@@ -9,8 +9,8 @@ import { selfCommand } from "../daemon/self_command.ts";
 import { DEFAULT_HOST } from "../registry/server.ts";
 import { allClientsEnv, clientBaseUrl, routedArgs } from "../clients/routing.ts";
 import { detectShell, type Shell, shellHook, SHELLS } from "../clients/shell_hook.ts";
-import { CliError } from "./errors.ts";
-import { runPassingThrough } from "./terminal_child.ts";
+import { CliError } from "../host/errors.ts";
+import { runPassingThrough } from "../host/terminal_child.ts";
 import { DATA_HELP, parseHttpUrl, parsePort, parseSeconds } from "./options.ts";
 
 const PING_TIMEOUT_MS = 2000;

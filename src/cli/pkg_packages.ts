@@ -8,7 +8,7 @@ import type { CachedPackageSummary, PrivatePackageSummary } from "../registry/pr
 import { detectTypes, parsePackageType, PUBLISHERS } from "../publish/detect.ts";
 import { type PackageType, PublishError } from "../publish/types.ts";
 import type { EvictionResult } from "../store/cache_limit.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "../host/errors.ts";
 import { formatBytes, printTable } from "./format.ts";
 import { DATA_HELP, parseHttpUrl } from "./options.ts";
 import {

@@ -1,7 +1,7 @@
 // What `vm pkg start` writes into the project in the current directory, and what `vm pkg stop`
 // takes out again, reported one line per file. The file formats are in src/clients.
 import { relative } from "node:path";
-import { dataLayout } from "../config/paths.ts";
+import { dataLayout } from "../store/data_dir.ts";
 import type { ServerRecord } from "../daemon/server_record.ts";
 import {
   type ConfigFileChange,

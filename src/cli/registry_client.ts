@@ -3,7 +3,7 @@
 // failures become one clear line.
 import { readToken } from "../registry/auth.ts";
 import { findServer } from "../daemon/server_record.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "../host/errors.ts";
 
 export interface RegistryTarget {
   url: string;

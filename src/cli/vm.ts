@@ -13,7 +13,7 @@ import {
   stopContainer,
   type VmInfo,
 } from "../vm/docker_provider.ts";
-import { dockerInteractive } from "../vm/docker_cli.ts";
+import { dockerInteractive } from "../host/docker_cli.ts";
 import { isProvisioned, provision } from "../vm/provision.ts";
 import { homeOf, type VmUser, vmUser, workspaceUser } from "../vm/vm_user.ts";
 import {
@@ -25,7 +25,7 @@ import {
 } from "../vm/registry_link.ts";
 import type { ServerRecord } from "../daemon/server_record.ts";
 import type { RegistryStatus } from "../registry/server.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "../host/errors.ts";
 import { formatBytes, formatPercent, formatSaving, printTable } from "./format.ts";
 
 const FILE_HELP = `the VM's ${VM_CONFIG_FILE} (default: the nearest one, from here upwards)`;

@@ -3,7 +3,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { basename, join, relative, resolve } from "node:path";
 import { findVmConfig, loadVmConfig, starterVmConfig, VM_CONFIG_FILE } from "../vm/config.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "../host/errors.ts";
 
 export function initCommand(): Command {
   const init = new Command("init")

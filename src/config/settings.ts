@@ -13,7 +13,7 @@ import {
   parseDocument,
   type YAMLMap,
 } from "yaml";
-import { CliError } from "../cli/errors.ts";
+import { CliError } from "../host/errors.ts";
 import {
   DEFAULT_HOST,
   DEFAULT_METADATA_MAX_STALE_SECONDS,
@@ -31,7 +31,7 @@ import {
   descriptorLimit,
   maxConnectionsFor,
 } from "../registry/listener.ts";
-import { defaultDataDir } from "./paths.ts";
+import { defaultDataDir } from "../store/data_dir.ts";
 
 type Env = (name: string) => string | undefined;
 

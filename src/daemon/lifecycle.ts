@@ -1,7 +1,7 @@
 // Starting the registry in the foreground or as a background process, and stopping it.
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { dataLayout } from "../config/paths.ts";
+import { dataLayout } from "../store/data_dir.ts";
 import { consoleLogger } from "../registry/logger.ts";
 import { type RegistryOptions, startRegistry } from "../registry/server.ts";
 import { VERSION } from "../version.ts";

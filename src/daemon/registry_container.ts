@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { dockerBridgeAddresses } from "./docker_bridge.ts";
 import { runsFromSource, selfCommand } from "./self_command.ts";
 import { serverPermissionFlags } from "./server_sandbox.ts";
-import { docker } from "../vm/docker_cli.ts";
+import { docker } from "../host/docker_cli.ts";
 
 export const REGISTRY_CONTAINER = "vm-pkg-registry";
 const CONTAINER_PORT = 3080;

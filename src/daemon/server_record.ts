@@ -1,7 +1,7 @@
 // The running server writes server.json into its data dir (pid, URL, start time) and removes it
 // when it stops. CLI commands find the server through it; a record whose process is gone or that
 // does not answer is stale and gets cleaned up.
-import { dataLayout } from "../config/paths.ts";
+import { dataLayout } from "../store/data_dir.ts";
 import { isContainerRunning } from "./registry_container.ts";
 
 export interface ServerRecord {

@@ -13,7 +13,7 @@
 //   net    host:port of every listen address (the listen itself is checked) and of every
 //          configured upstream; a redirect to any other host:port fails.
 //   env    the variables the start path reads: $VM_PKG_* and the ones the default config and data
-//          paths are made of (settings.ts, paths.ts); yaml's LOG_TOKENS/LOG_STREAM read as unset.
+//          paths are made of (settings.ts, store/data_dir.ts); yaml's LOG_TOKENS/LOG_STREAM read as unset.
 //   sys    networkInterfaces, only where the server looks up the Docker bridge address itself.
 // Deno's scopes cannot be narrowed inside a running process (revoking a path under a global grant
 // does nothing; only a whole kind can be revoked), so the narrow set is given where vm spawns the

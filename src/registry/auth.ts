@@ -3,7 +3,7 @@
 // readable by its owner only, and accepted in the forms the native clients send it:
 // `Bearer <token>` (npm), HTTP Basic with the token as password (twine and uv: `__token__`),
 // and the bare token (cargo).
-import { dataLayout } from "../config/paths.ts";
+import { dataLayout } from "../store/data_dir.ts";
 import { errorResponse } from "./http.ts";
 
 const TOKEN_PREFIX = "vmpkg_";

@@ -4,7 +4,7 @@
 // code that counts hits and misses needs to know nothing about it. Kept in memory only (they are
 // a live view, not history) and bounded: the least recently seen address goes first.
 import { AsyncLocalStorage } from "node:async_hooks";
-import { type CounterName, type EcosystemCounters, zeroCounters } from "./stats.ts";
+import { type CounterName, type EcosystemCounters, zeroCounters } from "./counters.ts";
 
 const MAX_CLIENTS = 1024;
 

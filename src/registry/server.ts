@@ -1,6 +1,6 @@
 // The registry server: opens the store, builds one handler per ecosystem, and routes requests.
 // A request reads top to bottom: route → ecosystem handler → store (hit) or upstream (miss).
-import { dataLayout, secureDataDir } from "../config/paths.ts";
+import { dataLayout, secureDataDir } from "../store/data_dir.ts";
 import { BlobStore } from "../store/blob_store.ts";
 import { CacheLimit, type CacheUsage } from "../store/cache_limit.ts";
 import { type AdjustableClock, systemClock } from "../store/clock.ts";
@@ -33,7 +33,8 @@ import { consoleLogger, type Logger } from "./logger.ts";
 import { NpmRegistry } from "./npm/handler.ts";
 import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX, PypiRegistry } from "./pypi/handler.ts";
 import { CargoRegistry, DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "./cargo/handler.ts";
-import { type EcosystemCounters, savingRatio, Stats, sumCounters } from "./stats.ts";
+import { type EcosystemCounters, savingRatio, sumCounters } from "./counters.ts";
+import { Stats } from "./stats.ts";
 
 export const DEFAULT_PORT = 3080;
 export const DEFAULT_HOST = "127.0.0.1";

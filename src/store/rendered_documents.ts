@@ -18,7 +18,7 @@
 import { join } from "node:path";
 import { type BlobStore, DIRECTORY_MODE, FILE_MODE } from "./blob_store.ts";
 import { sha256Hex } from "./hashing.ts";
-import { Coalescer } from "../upstream/coalescer.ts";
+import { Coalescer } from "./coalescer.ts";
 import { promisify } from "node:util";
 import { gzip as gzipCallback } from "node:zlib";
 

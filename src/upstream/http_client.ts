@@ -2,10 +2,20 @@
 // (upstreamRequests, upstreamBytes), timeouts, error classification and the rules for hostile
 // upstreams live in one place: only the configured upstreams' origins are ever contacted
 // (redirects included), and no body is read past its limit, decompressed or not.
-import type { EcosystemStats } from "../registry/stats.ts";
 import { VERSION } from "../version.ts";
 import { OfflineError, UpstreamRefusedError, UpstreamUnavailableError } from "./errors.ts";
 import { shortUrl, UpstreamOrigins } from "./origins.ts";
+
+/** The counts this client keeps about the traffic it sends upstream. */
+export type UpstreamCounterName = "upstreamRequests" | "backgroundRequests" | "upstreamBytes";
+
+/**
+ * Where those counts go: declared here, where they are made, so upstream/ needs nothing from the
+ * registry above it; the registry's per-ecosystem stats (registry/stats.ts) implement it.
+ */
+export interface UpstreamCounters {
+  add(name: UpstreamCounterName, amount?: number): void;
+}
 
 export interface UpstreamTimeouts {
   /** How long to wait for the response headers. */
@@ -85,7 +95,7 @@ export class UpstreamClient {
   readonly #timeouts: UpstreamTimeouts;
   readonly #onRefused: (error: UpstreamRefusedError) => void;
 
-  constructor(private readonly stats: EcosystemStats, options: UpstreamClientOptions) {
+  constructor(private readonly stats: UpstreamCounters, options: UpstreamClientOptions) {
     this.origins = new UpstreamOrigins(options.upstreams);
     this.offline = options.offline ?? false;
     this.limits = options.limits ?? DEFAULT_LIMITS;

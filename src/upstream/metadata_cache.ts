@@ -9,7 +9,7 @@
 // unreachable, or the registry is offline, the cached record is served as stale.
 import type { Clock } from "../store/clock.ts";
 import { sha256Hex } from "../store/hashing.ts";
-import { Coalescer } from "./coalescer.ts";
+import { Coalescer } from "../store/coalescer.ts";
 import { UpstreamStatusError, UpstreamUnavailableError } from "./errors.ts";
 import type { UpstreamClient } from "./http_client.ts";
 

@@ -13,7 +13,7 @@ import {
   parseDocument,
   stringify,
 } from "yaml";
-import { CliError } from "../cli/errors.ts";
+import { CliError } from "../host/errors.ts";
 
 export const VM_CONFIG_FILE = "vm.yaml";
 export const DEFAULT_IMAGE = "vm-base:bookworm";

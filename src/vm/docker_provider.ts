@@ -4,7 +4,7 @@
 // what is gone: all succeed with a note).
 import { createHash } from "node:crypto";
 import type { VmConfig } from "./config.ts";
-import { docker, dockerOk } from "./docker_cli.ts";
+import { docker, dockerOk } from "../host/docker_cli.ts";
 import { formatIds, parseIds, type VmUser } from "./vm_user.ts";
 
 export const LABELS = {

@@ -5,11 +5,11 @@
 // Runs as shell scripts inside the container; every value that reaches a script is validated by
 // vm.yaml's parser or passed base64-encoded, never spliced into shell code raw. The last step
 // leaves a marker, so a VM whose setup did not finish is known and set up again.
-import { CliError } from "../cli/errors.ts";
+import { CliError } from "../host/errors.ts";
 import { userConfigFiles } from "../clients/user_config.ts";
 import { installScript, PROFILE_SCRIPT, VM_LIB_DIR } from "./client_wrappers.ts";
 import type { VmConfig } from "./config.ts";
-import { docker } from "./docker_cli.ts";
+import { docker } from "../host/docker_cli.ts";
 import type { VmUser } from "./vm_user.ts";
 
 /** The base URL a VM uses for the host registry. */

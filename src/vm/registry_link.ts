@@ -4,10 +4,10 @@
 import { resolveDataDir } from "../config/settings.ts";
 import { findServer, type ServerRecord } from "../daemon/server_record.ts";
 import { dockerBridgeAddresses } from "../daemon/docker_bridge.ts";
-import { launchInBackground, startChoices } from "../cli/registry_start.ts";
+import { launchInBackground, startChoices } from "../daemon/registry_start.ts";
 import { readToken } from "../registry/auth.ts";
 import type { ClientCounters } from "../registry/client_stats.ts";
-import { savingRatio, sumCounters } from "../registry/stats.ts";
+import { savingRatio, sumCounters } from "../registry/counters.ts";
 import { execCaptured, type VmInfo } from "./docker_provider.ts";
 import { registryUrlForVm } from "./provision.ts";
 

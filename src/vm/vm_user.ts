@@ -8,7 +8,7 @@
 // it runs with HOME=/root and `whoami` says root; the files provisioning wrote into /home/dev
 // would be missed by every `docker exec` that does not pass HOME (an editor attaching to the
 // container, a plain `docker exec -it vm-x bash`). With root itself every way in agrees.
-import { CliError } from "../cli/errors.ts";
+import { CliError } from "../host/errors.ts";
 import type { VmConfig } from "./config.ts";
 
 export interface VmUser {

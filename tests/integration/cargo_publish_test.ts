@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { withTempDir } from "../support/process.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { dataLayout } from "../../src/config/paths.ts";
+import { dataLayout } from "../../src/store/data_dir.ts";
 import { buildCargo, publishFrame, uploadCargo } from "../../src/publish/cargo.ts";
 import { PublishError } from "../../src/publish/types.ts";
 import {

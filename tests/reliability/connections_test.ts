@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { RegistryStatus } from "../../src/registry/server.ts";
-import { dataLayout } from "../../src/config/paths.ts";
+import { dataLayout } from "../../src/store/data_dir.ts";
 import { selfCommand } from "../../src/daemon/self_command.ts";
 import { freePort, runVm } from "../support/cli.ts";
 import { runProcess, withTempDir } from "../support/process.ts";

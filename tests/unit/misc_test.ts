@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { defaultDataDir } from "../../src/config/paths.ts";
+import { defaultDataDir } from "../../src/store/data_dir.ts";
 import { formatBytes, formatDuration, formatRatio } from "../../src/cli/format.ts";
-import { Coalescer } from "../../src/upstream/coalescer.ts";
+import { Coalescer } from "../../src/store/coalescer.ts";
 
 Deno.test("the data dir follows XDG on Linux and can be overridden", () => {
   if (Deno.build.os !== "linux") return;

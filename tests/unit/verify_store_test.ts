@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BlobStore } from "../../src/store/blob_store.ts";
-import { dataLayout } from "../../src/config/paths.ts";
+import { dataLayout } from "../../src/store/data_dir.ts";
 import { verifyStore } from "../../scripts/verify_store.ts";
 
 Deno.test("verify_store finds a blob whose bytes no longer match its digest", async () => {

@@ -26,7 +26,7 @@ import {
   type TarballDigests,
   type VersionIndex,
 } from "./packument.ts";
-import { Coalescer } from "../../upstream/coalescer.ts";
+import { Coalescer } from "../../store/coalescer.ts";
 import type { BlobStore } from "../../store/blob_store.ts";
 import { BASE_URL_PLACEHOLDER } from "../../store/rendered_documents.ts";
 

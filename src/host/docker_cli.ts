@@ -1,7 +1,7 @@
 // The Docker CLI, run as a child process: one place that turns "docker is not installed" and
 // "no engine answers" into one clear line, for every VM command.
-import { CliError } from "../cli/errors.ts";
-import { runPassingThrough } from "../cli/terminal_child.ts";
+import { CliError } from "./errors.ts";
+import { runPassingThrough } from "./terminal_child.ts";
 
 export interface DockerResult {
   code: number;

@@ -9,19 +9,19 @@ import {
   settingArgs,
   type SettingOverrides,
 } from "../config/settings.ts";
-import { dockerBridgeAddresses, isLoopbackAddress } from "../daemon/docker_bridge.ts";
-import { startBackground } from "../daemon/lifecycle.ts";
+import { dockerBridgeAddresses, isLoopbackAddress } from "./docker_bridge.ts";
+import { startBackground } from "./lifecycle.ts";
 import {
   advertisementFromEnv,
   REGISTRY_CONTAINER,
   startRegistryContainer,
-} from "../daemon/registry_container.ts";
-import { findServer } from "../daemon/server_record.ts";
-import { serverPermissionFlags, upstreamsOf } from "../daemon/server_sandbox.ts";
-import type { ServerRecord } from "../daemon/server_record.ts";
+} from "./registry_container.ts";
+import { findServer } from "./server_record.ts";
+import { serverPermissionFlags, upstreamsOf } from "./server_sandbox.ts";
+import type { ServerRecord } from "./server_record.ts";
 import { DEFAULT_HOST, DEFAULT_PORT, type RegistryOptions } from "../registry/server.ts";
 import { AdjustableClock } from "../store/clock.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "../host/errors.ts";
 
 /** The settings as this start uses them (options applied), and whether to listen on the bridge. */
 export interface StartChoices extends RegistrySettings {
