@@ -7,7 +7,6 @@
 // answers; time is a clock only the test moves.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Clock } from "../../src/store/clock.ts";
 import { Stats } from "../../src/registry/stats.ts";
 import { UpstreamClient } from "../../src/upstream/http_client.ts";
 import {
@@ -16,25 +15,13 @@ import {
   UpstreamUnavailableError,
 } from "../../src/upstream/errors.ts";
 import { sha256Hex } from "../../src/store/hashing.ts";
+import { TestClock } from "./ecosystem_fixture.ts";
 import {
   type FreshnessPolicy,
   MetadataCache,
   type MetadataOutcome,
   type MetadataRequest,
 } from "../../src/upstream/metadata_cache.ts";
-
-/** Time that moves only when the test moves it, so "now" is exact in every assertion. */
-class TestClock implements Clock {
-  #now = Date.UTC(2026, 0, 1);
-
-  now(): number {
-    return this.#now;
-  }
-
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-}
 
 const TTL_MS = 300_000;
 const MAX_STALE_MS = 3 * 86_400_000;

@@ -27,6 +27,7 @@ import {
   sha256Hex,
   startHostileUpstream,
 } from "../support/hostile_upstream.ts";
+import { gate, pausedBody, randomBytes, receive } from "./ecosystem_fixture.ts";
 
 const KiB = 1024;
 
@@ -196,52 +197,6 @@ class SmallDisk extends BlobStore {
   }
 }
 
-/** A promise the test opens when it wants the upstream to go on. */
-function gate() {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => open = resolve);
-  return { promise, open };
-}
-
-/**
- * `bytes` in 16 KiB chunks; after the first `at` bytes it waits for `wait`, then sends the rest,
- * or (`cut`) stops there and drops the connection.
- */
-async function* pausedBody(
-  bytes: Uint8Array,
-  at: number,
-  wait: Promise<void>,
-  cut = false,
-): AsyncGenerator<Uint8Array> {
-  for (let offset = 0; offset < bytes.byteLength; offset += 16 * KiB) {
-    if (offset === at) {
-      await wait;
-      if (cut) throw new Error("connection dropped mid-body");
-    }
-    yield bytes.subarray(offset, Math.min(offset + 16 * KiB, bytes.byteLength));
-  }
-}
-
-/** Reads a client's body to its end or its error: the bytes it got, and the error if any. */
-async function receive(
-  stream: ReadableStream<Uint8Array>,
-): Promise<{ bytes: Uint8Array; error?: Error }> {
-  const chunks: Uint8Array[] = [];
-  let error: Error | undefined;
-  try {
-    for await (const chunk of stream) chunks.push(chunk.slice());
-  } catch (caught) {
-    error = caught as Error;
-  }
-  const bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return { bytes, error };
-}
-
 /**
  * A client of `download` that has received its first chunk (proof that bytes have arrived); the
  * stream returned gives that chunk and the rest.
@@ -260,14 +215,6 @@ async function startedClient(download: ActiveDownload): Promise<ReadableStream<U
     cancel: (reason) => reader.cancel(reason),
   });
 }
-
-const randomBytes = (n: number) => {
-  const bytes = new Uint8Array(n);
-  for (let offset = 0; offset < n; offset += 65536) {
-    crypto.getRandomValues(bytes.subarray(offset, Math.min(offset + 65536, n)));
-  }
-  return bytes;
-};
 
 Deno.test("one missing file asked for by many at once: one upstream fetch, the same bytes for all", async () => {
   await withDownloads(async ({ upstream, blobs, downloads, spec, tempFiles }) => {
