@@ -189,6 +189,8 @@ function requestedRange(
   if (match[1] === "") {
     const suffix = Number(match[2]);
     if (suffix === 0) return "unsatisfiable";
+    // An empty file has no last bytes to name (`bytes 0--1/0`): it is sent whole.
+    if (size === 0) return undefined;
     return { start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(match[1]);

@@ -1,12 +1,18 @@
 // UpstreamClient and UpstreamOrigins on their own: only the configured origins are contacted
-// (redirects included, with a bounded number of hops), and no body is read past its bound (the
-// limit, counted decompressed; the Content-Length of bytes read as sent). The upstream is the
-// hostile stand-in on loopback, which frames bodies as the test says.
+// (redirects included, with a bounded number of hops, a POST turned into a GET where fetch would),
+// no body is read past its bound (the limit, counted decompressed; the Content-Length of bytes
+// read as sent), what is sent and received is counted, and silence (no headers, a stalled body)
+// or a refused connection is an UpstreamUnavailableError. The upstream is the hostile stand-in on
+// loopback, which frames bodies as the test says, or a Deno.serve one that records requests.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { Stats } from "../../src/registry/stats.ts";
-import { OfflineError, UpstreamRefusedError } from "../../src/upstream/errors.ts";
+import {
+  OfflineError,
+  UpstreamRefusedError,
+  UpstreamUnavailableError,
+} from "../../src/upstream/errors.ts";
 import {
   MAX_REDIRECTS,
   UpstreamClient,
@@ -18,6 +24,7 @@ import {
   type HostileUpstream,
   startHostileUpstream,
 } from "../support/hostile_upstream.ts";
+import { gate, pausedBody } from "./ecosystem_fixture.ts";
 
 const KiB = 1024;
 
@@ -54,6 +61,8 @@ interface Setup {
   foreign: HostileUpstream;
   client(options?: Partial<UpstreamClientOptions>): UpstreamClient;
   refused: string[];
+  /** The counters every client() counts into, as "test". */
+  stats: Stats;
 }
 
 async function withClient(fn: (setup: Setup) => Promise<void>): Promise<void> {
@@ -68,6 +77,7 @@ async function withClient(fn: (setup: Setup) => Promise<void>): Promise<void> {
       upstream,
       foreign,
       refused,
+      stats,
       client: (options = {}) =>
         new UpstreamClient(stats.for("test"), {
           upstreams: [upstream.url],
@@ -208,5 +218,157 @@ Deno.test("offline: nothing leaves the host, whatever the URL", async () => {
     const http = client({ offline: true });
     await assert.rejects(http.request(`${upstream.url}/x`), OfflineError);
     assert.deepEqual(upstream.requests, []);
+  });
+});
+
+interface Seen {
+  method: string;
+  path: string;
+  headers: Headers;
+  body: string;
+}
+
+/** A Deno.serve upstream that records each request and answers with `answer`. */
+async function withRecordingUpstream(
+  answer: (request: Request, path: string) => Response | Promise<Response>,
+  fn: (url: string, seen: Seen[]) => Promise<void>,
+): Promise<void> {
+  const seen: Seen[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const path = new URL(request.url).pathname;
+    seen.push({
+      method: request.method,
+      path,
+      headers: request.headers,
+      body: await request.text(),
+    });
+    return answer(request, path);
+  });
+  try {
+    await fn(`http://127.0.0.1:${server.addr.port}`, seen);
+  } finally {
+    await server.shutdown();
+  }
+}
+
+Deno.test("requests carry a User-Agent and the caller's headers; files ask for the bytes as stored", async () => {
+  await withClient(async ({ client }) => {
+    await withRecordingUpstream(() => new Response("ok"), async (url, seen) => {
+      const http = client({ upstreams: [url] });
+      const doc = await http.request(`${url}/doc`, {
+        headers: { accept: "application/vnd.npm.install-v1+json", "if-none-match": '"e"' },
+      });
+      await doc.body.cancel();
+      const file = await http.request(`${url}/file.tgz`, {}, { decompress: false });
+      await file.body.cancel();
+      assert.match(seen[0].headers.get("user-agent") ?? "", /^vm-pkg\//);
+      assert.equal(seen[0].headers.get("accept"), "application/vnd.npm.install-v1+json");
+      assert.equal(seen[0].headers.get("if-none-match"), '"e"');
+      assert.notEqual(seen[0].headers.get("accept-encoding"), "identity");
+      assert.equal(seen[1].headers.get("accept-encoding"), "identity");
+    });
+  });
+});
+
+Deno.test("a 303, or a 301/302 after a POST, goes on as a GET without the body; a 307 as it was", async () => {
+  await withClient(async ({ client }) => {
+    await withRecordingUpstream((_request, path) => {
+      const status = Number(path.slice("/post-".length));
+      if (path.startsWith("/post-")) {
+        return new Response(null, { status, headers: { location: "/target" } });
+      }
+      return new Response("arrived");
+    }, async (url, seen) => {
+      const http = client({ upstreams: [url] });
+      for (const status of [301, 302, 303, 307, 308]) {
+        seen.length = 0;
+        const response = await http.request(`${url}/post-${status}`, {
+          method: "POST",
+          body: "payload",
+          headers: { "content-type": "application/json" },
+        });
+        assert.equal(new TextDecoder().decode(await http.readAll(url, response.body)), "arrived");
+        const followed = seen.map(({ method, path, body, headers }) => ({
+          method,
+          path,
+          body,
+          type: headers.get("content-type"),
+        }));
+        const asWas = status >= 307;
+        assert.deepEqual(followed, [
+          { method: "POST", path: `/post-${status}`, body: "payload", type: "application/json" },
+          {
+            method: asWas ? "POST" : "GET",
+            path: "/target",
+            body: asWas ? "payload" : "",
+            type: asWas ? "application/json" : null,
+          },
+        ], String(status));
+      }
+    });
+  });
+});
+
+Deno.test("every request and redirect hop is counted, every body byte, background requests apart", async () => {
+  await withClient(async ({ client, upstream, stats }) => {
+    const http = client();
+    upstream.routes.set("/a", { status: 302, headers: { location: "/b" } });
+    upstream.routes.set("/b", { body: new Uint8Array(3000) });
+    await http.readAll("/a", (await http.request(`${upstream.url}/a`)).body);
+    const background = await http.request(`${upstream.url}/b`, {}, { background: true });
+    await http.readAll("/b", background.body);
+    const counters = stats.snapshot("test");
+    assert.equal(counters.upstreamRequests, 3, "two hops, then one request");
+    assert.equal(counters.backgroundRequests, 1);
+    assert.equal(counters.upstreamBytes, 6000);
+  });
+});
+
+Deno.test("no headers in time, a body that stalls, a refused connection: UpstreamUnavailableError", async () => {
+  await withClient(async ({ client, upstream }) => {
+    const timeouts = { headersMs: 200, idleMs: 200 };
+    const http = client({ timeouts });
+    const stalled = gate();
+    try {
+      // The body's first bytes, then nothing.
+      upstream.routes.set("/stalls", {
+        headers: { "content-length": "100000" },
+        body: () => pausedBody(new Uint8Array(100_000), 16 * KiB, stalled.promise),
+      });
+      const response = await http.request(`${upstream.url}/stalls`);
+      await assert.rejects(
+        http.readAll("/stalls", response.body),
+        (error: Error) =>
+          error instanceof UpstreamUnavailableError && /no data for 0\.2s/.test(error.message),
+      );
+    } finally {
+      stalled.open();
+    }
+
+    const late = gate();
+    await withRecordingUpstream(async () => {
+      await late.promise;
+      return new Response("too late");
+    }, async (url) => {
+      try {
+        await assert.rejects(
+          client({ upstreams: [url], timeouts }).request(`${url}/slow`),
+          (error: Error) =>
+            error instanceof UpstreamUnavailableError && /no response in time/.test(error.message),
+        );
+      } finally {
+        late.open();
+      }
+    });
+
+    const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (closed.addr as Deno.NetAddr).port;
+    closed.close();
+    await assert.rejects(
+      client({ upstreams: [`http://127.0.0.1:${port}`] }).request(`http://127.0.0.1:${port}/x`),
+      (error: Error) =>
+        error instanceof UpstreamUnavailableError && !(error instanceof UpstreamRefusedError) &&
+        /unavailable/.test(error.message),
+    );
   });
 });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { defaultDataDir } from "../../src/store/data_dir.ts";
 import { formatBytes, formatDuration, formatRatio } from "../../src/cli/format.ts";
-import { Coalescer } from "../../src/store/coalescer.ts";
 
 Deno.test("the data dir follows XDG on Linux and can be overridden", () => {
   if (Deno.build.os !== "linux") return;
@@ -17,20 +16,6 @@ Deno.test("the data dir follows XDG on Linux and can be overridden", () => {
     "/home/u/.local/share/vm/pkg",
   );
   assert.equal(defaultDataDir(env({ HOME: "/home/u", VM_PKG_DATA: "/d" })), "/d");
-});
-
-Deno.test("one in-flight operation per key", async () => {
-  const coalescer = new Coalescer<number>();
-  let calls = 0;
-  const slow = () => new Promise<number>((resolve) => setTimeout(() => resolve(++calls), 20));
-  const results = await Promise.all([
-    coalescer.run("a", slow),
-    coalescer.run("a", slow),
-    coalescer.run("b", slow),
-  ]);
-  assert.deepEqual(results, [1, 1, 2]);
-  assert.equal(coalescer.size, 0);
-  assert.equal(await coalescer.run("a", slow), 3);
 });
 
 Deno.test("human formats", () => {
