@@ -96,16 +96,15 @@ export async function servePackageFile(
   if (download.expectedSize !== undefined) {
     responseHeaders.set("content-length", String(download.expectedSize));
   }
-  if (request.method === "HEAD") {
-    following();
-    return new Response(null, { headers: responseHeaders });
-  }
   return new Response(untilDone(download.follow(countServed), following), {
     headers: responseHeaders,
   });
 }
 
-/** The stream, calling `done` once when it ends, fails or the client goes away. */
+/**
+ * The stream, calling `done` once when it ends, fails or the client goes away. Nothing is read
+ * before the client reads: a HEAD cancels it unread, and counts nothing.
+ */
 function untilDone(
   stream: ReadableStream<Uint8Array>,
   done: () => void,
@@ -130,7 +129,7 @@ function untilDone(
       done();
       await reader.cancel(reason);
     },
-  });
+  }, { highWaterMark: 0 });
 }
 
 /** The answer when the index lists no such file. */

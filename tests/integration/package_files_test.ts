@@ -6,7 +6,7 @@ import { startStandInUpstream } from "../support/stand_in_upstream.ts";
 Deno.test("cached files answer single ranges; files still downloading do not offer them", async () => {
   const upstream = startStandInUpstream({ size: 100_000 });
   try {
-    await withRegistry({ npmUpstream: upstream.url }, async (registry) => {
+    await withRegistry({ upstreams: { npm_upstream: upstream.url } }, async (registry) => {
       const url = `${registry.npmUrl}/${upstream.name}/-/${upstream.filename}`;
       const miss = await fetch(url, { headers: { range: "bytes=0-9" } });
       assert.equal(miss.status, 200);
