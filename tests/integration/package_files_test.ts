@@ -52,3 +52,23 @@ Deno.test("cached files answer single ranges; files still downloading do not off
     await upstream.close();
   }
 });
+
+Deno.test("HEAD of a file not cached yet: the headers a GET would send, no body, nothing left open", async () => {
+  const upstream = startStandInUpstream({ size: 300_000 });
+  try {
+    await withRegistry({ upstreams: { npm_upstream: upstream.url } }, async (registry) => {
+      const url = `${registry.npmUrl}/${upstream.name}/-/${upstream.filename}`;
+      // The HEAD starts the download (as the GET route does) and follows none of it.
+      const head = await fetch(url, { method: "HEAD" });
+      assert.equal(head.status, 200);
+      assert.equal((await head.arrayBuffer()).byteLength, 0);
+      assert.equal((await registry.counters()).servedBytes, 0, "nothing was sent");
+      const get = await fetch(url);
+      assert.deepEqual(await readBody(get), upstream.tarball);
+      assert.equal(upstream.tarballRequests, 1, "one download for both");
+      // The test's sanitizers fail it if the HEAD left the download's temp file open.
+    });
+  } finally {
+    await upstream.close();
+  }
+});
