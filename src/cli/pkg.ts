@@ -1,13 +1,7 @@
 // `vm pkg …`: the package registry commands. Output and argument handling only; the work is in
 // src/daemon and src/registry.
 import { Command, InvalidArgumentError } from "@commander-js/extra-typings";
-import {
-  checkSettingText,
-  resolveDataDir,
-  type SettingOption,
-  settingOptions,
-  SettingsError,
-} from "../config/settings.ts";
+import { resolveDataDir, type SettingOption, settingOptions } from "../config/settings.ts";
 import { findServer } from "../daemon/server_record.ts";
 import { runForeground, stopServer } from "../daemon/lifecycle.ts";
 import {
@@ -19,11 +13,13 @@ import {
 import { advertisementFromEnv } from "../daemon/registry_container.ts";
 import { DEFAULT_IMAGE } from "../vm/config.ts";
 import type { RegistryStatus, ReportedStatus } from "../registry/server.ts";
-import { cargoSparseIndexUrl } from "../registry/cargo/client_config.ts";
+import { ECOSYSTEMS } from "../registry/ecosystems.ts";
+import { ROUTED_CLIENTS } from "../clients/routing.ts";
 import { CliError } from "../host/errors.ts";
 import { addPackageCommands } from "./pkg_packages.ts";
 import { configCommand } from "./pkg_config.ts";
 import { addClientCommands } from "./pkg_clients.ts";
+import { addRoutesCommand } from "./pkg_routes.ts";
 import { configureProject } from "./project_setup.ts";
 import { configuredProjectDirs, unconfigureProjects } from "../clients/project_config.ts";
 import { dataLayout } from "../store/data_dir.ts";
@@ -35,12 +31,7 @@ import { DATA_HELP, parseHttpUrl, parseSeconds } from "./options.ts";
 
 /** A setting's option text, checked by the setting's parser; kept as text. */
 function checkOptionText(option: SettingOption, text: string): string {
-  try {
-    checkSettingText(option.key, text);
-  } catch (error) {
-    if (!(error instanceof SettingsError)) throw error;
-    throw new InvalidArgumentError(`must be ${option.expected}`);
-  }
+  if (!option.accepts(text)) throw new InvalidArgumentError(`must be ${option.expected}`);
   return text;
 }
 
@@ -49,33 +40,17 @@ const camelCase = (long: string) => long.replace(/-([a-z])/g, (_, c: string) => 
 
 export function pkgCommand(): Command {
   const pkg = new Command("pkg")
-    .description("the package registry on this host, for npm, pip/uv and cargo")
+    .description(
+      `the package registry on this host, for ${ECOSYSTEMS.map((each) => each.id).join(", ")}`,
+    )
     // So `vm pkg exec npm --version` passes --version to npm.
     .enablePositionalOptions();
 
   const start = pkg.command("start")
     .description("start the registry (in the background unless --foreground)")
     .option("--foreground", "run in this terminal until Ctrl-C");
-  // One option per setting, from the settings' own table, with no commander defaults: an absent
-  // option falls back to the config file, then the default. Each keeps the text it was given;
-  // the settings' parser reads it the same way it reads the file.
   const settingFlags = settingOptions();
-  for (const option of settingFlags) {
-    const help = option.key === "data_dir"
-      ? DATA_HELP
-      : option.boolean
-      ? option.meaning
-      : `${option.meaning} (default: ${option.defaultText})`;
-    if (option.boolean) {
-      start.option(option.flags, help);
-      start.option(
-        `--no-${option.long}`,
-        `do not, even if the config file says ${option.key}: true`,
-      );
-    } else {
-      start.option(option.flags, help, (text: string) => checkOptionText(option, text));
-    }
-  }
+  addSettingOptions(start, settingFlags);
   start
     .option("--no-config", "write no client configuration into the project in this directory")
     .option("--no-bridge", "do not also listen on the Docker bridge for containers")
@@ -130,16 +105,16 @@ export function pkgCommand(): Command {
       }
       const { record, logFile } = await launchInBackground(choices);
       console.log(`vm pkg: registry running at ${record.url} (pid ${record.pid})`);
-      console.log(`  npm:     ${record.url}/npm/`);
-      console.log(`  pypi:    ${record.url}/pypi/simple/`);
-      console.log(`  cargo:   ${cargoSparseIndexUrl(record.url)}`);
+      for (const ecosystem of ECOSYSTEMS) {
+        console.log(`  ${(ecosystem.id + ":").padEnd(9)}${ecosystem.clientUrl(record.url)}`);
+      }
       if ((record.addresses?.length ?? 0) > 1) {
         console.log(
           `  docker:  also on ${record.addresses!.slice(1).join(", ")} ` +
             `(containers: http://host.docker.internal:${record.port})`,
         );
       }
-      console.log(`  shell:   eval "$(vm pkg use)"  (npm, pip, uv, cargo… go through it)`);
+      console.log(`  shell:   eval "$(vm pkg use)"  (${ROUTED_CLIENTS.join(", ")} go through it)`);
       console.log(`  publish: vm pkg add (writes need the token: vm pkg token)`);
       console.log(`  log:     ${logFile}`);
       if (flags.config) await configureProject(choices.dataDir, record);
@@ -197,7 +172,33 @@ export function pkgCommand(): Command {
   pkg.addCommand(configCommand());
   addPackageCommands(pkg);
   addClientCommands(pkg);
+  addRoutesCommand(pkg);
   return pkg;
+}
+
+/**
+ * One `vm pkg start` option per setting, from the settings' own table (an ecosystem's upstream
+ * keys included), with no commander defaults: an absent option falls back to the config file,
+ * then the default. Each keeps the text it was given; the settings' parser reads it the same way
+ * it reads the file.
+ */
+export function addSettingOptions(command: Command, options: SettingOption[]): void {
+  for (const option of options) {
+    const help = option.key === "data_dir"
+      ? DATA_HELP
+      : option.boolean
+      ? option.meaning
+      : `${option.meaning} (default: ${option.defaultText})`;
+    if (option.boolean) {
+      command.option(option.flags, help);
+      command.option(
+        `--no-${option.long}`,
+        `do not, even if the config file says ${option.key}: true`,
+      );
+    } else {
+      command.option(option.flags, help, (text: string) => checkOptionText(option, text));
+    }
+  }
 }
 
 type ShownStatus = ReportedStatus & { container?: string };

@@ -6,8 +6,8 @@ import { basename } from "node:path";
 import { loadSettings, resolveDataDir } from "../config/settings.ts";
 import { findServer } from "../daemon/server_record.ts";
 import { selfCommand } from "../daemon/self_command.ts";
-import { DEFAULT_HOST } from "../registry/server.ts";
-import { allClientsEnv, clientBaseUrl, routedArgs } from "../clients/routing.ts";
+import { DEFAULT_HOST } from "../registry/defaults.ts";
+import { allClientsEnv, clientBaseUrl, ROUTED_CLIENTS, routedArgs } from "../clients/routing.ts";
 import { detectShell, type Shell, shellHook, SHELLS } from "../clients/shell_hook.ts";
 import { CliError } from "../host/errors.ts";
 import { runPassingThrough } from "../host/terminal_child.ts";
@@ -24,9 +24,7 @@ function parseShell(value: string): Shell {
 
 export function addClientCommands(pkg: Command): void {
   pkg.command("use")
-    .description(
-      "print shell code that routes npm, pnpm, yarn, pip, uv and cargo through the registry",
-    )
+    .description(`print shell code that routes ${ROUTED_CLIENTS.join(", ")} through the registry`)
     .addOption(
       new Option("--shell <shell>", "bash, zsh or fish (default: detected)").argParser(parseShell),
     )

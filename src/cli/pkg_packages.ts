@@ -4,6 +4,7 @@ import { type Command, InvalidArgumentError, Option } from "@commander-js/extra-
 import { resolve } from "node:path";
 import { resolveDataDir } from "../config/settings.ts";
 import { readToken } from "../registry/auth.ts";
+import { ecosystemNamed, ECOSYSTEMS } from "../registry/ecosystems.ts";
 import type { CachedPackageSummary, PrivatePackageSummary } from "../registry/private_admin.ts";
 import { detectTypes, parsePackageType, PUBLISHERS } from "../publish/detect.ts";
 import { type PackageType, PublishError } from "../publish/types.ts";
@@ -27,6 +28,17 @@ function parseTypeOption(value: string): PackageType {
 }
 
 const typeOption = () => new Option("--type <type>", TYPE_HELP).argParser(parseTypeOption);
+
+/** `vm pkg list --type`: any ecosystem the registry serves (cached packages exist for each). */
+function parseEcosystemOption(value: string): string {
+  const ecosystem = ecosystemNamed(value);
+  if (!ecosystem) {
+    throw new InvalidArgumentError(
+      `must be one of ${ECOSYSTEMS.map((each) => each.id).join(", ")}`,
+    );
+  }
+  return ecosystem.id;
+}
 const serverOption = () =>
   new Option("--server <url>", "registry URL (default: the one running on this host)")
     .argParser(parseHttpUrl);
@@ -156,7 +168,12 @@ export function addPackageCommands(pkg: Command): void {
 
   pkg.command("list")
     .description("list private packages, or with --cached the cached public ones")
-    .addOption(typeOption())
+    .addOption(
+      new Option(
+        "--type <type>",
+        `package type: ${ECOSYSTEMS.map((each) => each.id).join(", ")}`,
+      ).argParser(parseEcosystemOption),
+    )
     .option("--cached", "list cached public packages with their sizes")
     .option("--json", "print JSON for scripts")
     .addOption(serverOption())

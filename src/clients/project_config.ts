@@ -1,18 +1,19 @@
 // The client configuration `vm pkg start` writes into the project in the current directory, and
 // `vm pkg stop` takes out again. Only project-level files, and only for the ecosystems the project
-// uses; each file gets one marked block, so the user's own settings around it stay as they are
-// and removing it restores the file exactly:
-//   .npmrc               registry=…/npm/                      (package.json present)
-//   .cargo/config.toml   crates.io replaced by the registry    (Cargo.toml present)
-//   uv.toml              the registry as uv's default index    (a Python project)
-//   <venv>/pip.conf      index-url for the project's venv     (.venv/ or venv/ with pyvenv.cfg)
-// pip has no project-level file; a venv's own pip.conf is the closest, and is read by the pip of
-// that venv only. A file that already makes its own choice (its own `registry=`, its own
-// `[source.crates-io]`, an index in uv.toml, `[tool.uv]` in pyproject.toml) is left alone, and
-// so is everything in the home directory, where these files are the user's global ones.
-import { dirname, join, resolve } from "node:path";
-import { cargoConfigToml } from "../registry/cargo/client_config.ts";
-import { npmRegistryUrl, pypiIndexUrl } from "./routing.ts";
+// uses: each ecosystem's descriptor says which files, when (package.json, Cargo.toml, a Python
+// project…) and what makes a file off limits (`clients.projectFiles`). Each file gets one marked
+// block, so the user's own settings around it stay as they are and removing it restores the file
+// exactly. A file that already makes its own choice (its own `registry=`, its own
+// `[source.crates-io]`, an index in uv.toml…) is left alone, and so is everything in the home
+// directory, where these files are the user's global ones.
+import { dirname, resolve } from "node:path";
+import {
+  type Ecosystem,
+  type FileProbe,
+  type ProjectFile,
+  registryAddress,
+} from "../registry/ecosystem.ts";
+import { ECOSYSTEMS } from "../registry/ecosystems.ts";
 
 const BEGIN = "# >>> vm pkg: written by `vm pkg start`, removed by `vm pkg stop` >>>";
 const END = "# <<< vm pkg <<<";
@@ -23,17 +24,14 @@ export interface ConfigFileChange {
   reason?: string;
 }
 
-interface Target {
-  path: string;
-  block: string;
-  /** Why the file must not be touched, judged on its content outside our block. */
-  conflict?: (others: string) => string | undefined;
-}
+/** What the descriptors may look at: whether a file is there, and its text. */
+const PROBE: FileProbe = { exists, readText };
 
 export async function writeProjectConfig(
   projectDir: string,
   baseUrl: string,
   home = Deno.env.get("HOME"),
+  ecosystems: readonly Ecosystem[] = ECOSYSTEMS,
 ): Promise<ConfigFileChange[]> {
   const dir = resolve(projectDir);
   if (home && dir === resolve(home)) {
@@ -43,22 +41,26 @@ export async function writeProjectConfig(
       reason: "files in the home directory are user-global; use `vm pkg use` instead",
     }];
   }
+  const registry = registryAddress(baseUrl);
   const changes: ConfigFileChange[] = [];
-  for (const target of await targetsFor(dir, baseUrl)) {
-    changes.push(await writeBlock(target));
+  for (const ecosystem of ecosystems) {
+    for (const target of await ecosystem.clients.projectFiles?.(dir, registry, PROBE) ?? []) {
+      changes.push(await writeBlock(target));
+    }
   }
   return changes;
 }
 
 /** Takes the marked blocks out of every file that has one; files left empty are deleted. */
-export async function removeProjectConfig(projectDir: string): Promise<ConfigFileChange[]> {
+export async function removeProjectConfig(
+  projectDir: string,
+  ecosystems: readonly Ecosystem[] = ECOSYSTEMS,
+): Promise<ConfigFileChange[]> {
   const dir = resolve(projectDir);
-  const paths = [
-    join(dir, ".npmrc"),
-    join(dir, ".cargo", "config.toml"),
-    join(dir, "uv.toml"),
-    ...(await venvDirs(dir)).map((venv) => join(venv, "pip.conf")),
-  ];
+  const paths: string[] = [];
+  for (const ecosystem of ecosystems) {
+    paths.push(...await ecosystem.clients.projectFilePaths?.(dir, PROBE) ?? []);
+  }
   const changes: ConfigFileChange[] = [];
   for (const path of paths) {
     const text = await readText(path);
@@ -66,9 +68,8 @@ export async function removeProjectConfig(projectDir: string): Promise<ConfigFil
     const rest = withoutBlock(text);
     if (rest.trim() === "") {
       await Deno.remove(path);
-      if (path.endsWith(join(".cargo", "config.toml"))) {
-        await Deno.remove(dirname(path)).catch(() => {}); // only if empty
-      }
+      // A folder made for the file (.cargo/) goes with it when nothing else is in it.
+      if (dirname(path) !== dir) await Deno.remove(dirname(path)).catch(() => {});
     } else {
       await writeAtomically(path, rest);
     }
@@ -77,58 +78,7 @@ export async function removeProjectConfig(projectDir: string): Promise<ConfigFil
   return changes;
 }
 
-async function targetsFor(dir: string, baseUrl: string): Promise<Target[]> {
-  const has = (name: string) => exists(join(dir, name));
-  const targets: Target[] = [];
-  if (await has("package.json")) {
-    targets.push({
-      path: join(dir, ".npmrc"),
-      block: `registry=${npmRegistryUrl(baseUrl)}\n`,
-      conflict: (others) =>
-        /^\s*registry\s*=/m.test(others) ? "it sets its own registry" : undefined,
-    });
-  }
-  if (await has("Cargo.toml")) {
-    targets.push({
-      path: join(dir, ".cargo", "config.toml"),
-      block: cargoConfigToml(baseUrl).split("\n").filter((line) => !line.startsWith("#"))
-        .join("\n").trim() + "\n",
-      conflict: (others) =>
-        /^\s*\[source\.(crates-io|vm)\]/m.test(others) ? "it replaces crates.io itself" : undefined,
-    });
-  }
-  const python = (await Promise.all(
-    ["pyproject.toml", "setup.py", "setup.cfg", "requirements.txt"].map(has),
-  )).some(Boolean);
-  if (python) {
-    const pyproject = await readText(join(dir, "pyproject.toml")) ?? "";
-    targets.push({
-      path: join(dir, "uv.toml"),
-      block: `[[index]]\nurl = "${pypiIndexUrl(baseUrl)}"\ndefault = true\n`,
-      conflict: (others) => {
-        if (/^\s*(\[\[index\]\]|index-url\s*=|extra-index-url\s*=)/m.test(others)) {
-          return "it names its own index";
-        }
-        // uv reads uv.toml instead of [tool.uv]: a new uv.toml would silently drop those settings.
-        if (others.trim() === "" && /^\s*\[tool\.uv(\.|\])/m.test(pyproject)) {
-          return "pyproject.toml has [tool.uv], which a uv.toml would override";
-        }
-        return undefined;
-      },
-    });
-    for (const venv of await venvDirs(dir)) {
-      targets.push({
-        path: join(venv, "pip.conf"),
-        block: `[global]\nindex-url = ${pypiIndexUrl(baseUrl)}\n`,
-        conflict: (others) =>
-          /^\s*\[global\]/m.test(others) ? "it has its own [global] section" : undefined,
-      });
-    }
-  }
-  return targets;
-}
-
-async function writeBlock(target: Target): Promise<ConfigFileChange> {
+async function writeBlock(target: ProjectFile): Promise<ConfigFileChange> {
   const current = await readText(target.path) ?? "";
   const others = withoutBlock(current);
   const reason = target.conflict?.(others);
@@ -151,14 +101,6 @@ function withoutBlock(text: string): string {
   const end = endMarker < 0 ? text.length : endMarker + END.length + 1;
   const before = text.slice(0, start).replace(/\n\n$/, "\n");
   return before + text.slice(Math.min(end, text.length));
-}
-
-async function venvDirs(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const name of [".venv", "venv"]) {
-    if (await exists(join(dir, name, "pyvenv.cfg"))) found.push(join(dir, name));
-  }
-  return found;
 }
 
 async function exists(path: string): Promise<boolean> {

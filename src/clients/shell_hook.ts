@@ -3,7 +3,8 @@
 // stopped registry never breaks a command. The health check is remembered for `ttl` seconds in
 // shell variables, so a burst of commands costs one check. curl does the check when installed
 // (a few ms); otherwise `vm pkg ping` does.
-import { clientEnv, ROUTED_CLIENTS, routedArgs } from "./routing.ts";
+import { type ClientCommand, registryAddress } from "../registry/ecosystem.ts";
+import { clientCommands, ROUTED_CLIENTS } from "./routing.ts";
 
 export const SHELLS = ["bash", "zsh", "fish"] as const;
 export type Shell = typeof SHELLS[number];
@@ -67,16 +68,14 @@ function posixHook(shell: Shell, options: HookOptions): string {
     "  return $__vm_pkg_up",
     "}",
   ];
-  for (const client of ROUTED_CLIENTS) {
-    const routed = client === "cargo"
-      ? cargoPosix(options.baseUrl, q)
-      : `    ${envAssignments(client, options.baseUrl, q)} command ${client} "$@"`;
+  for (const client of hookedCommands()) {
+    const name = client.name;
     lines.push(
-      `${client}() {`,
+      `${name}() {`,
       "  if __vm_pkg_reachable; then",
-      routed,
+      posixRouted(client, options.baseUrl, q),
       "  else",
-      `    command ${client} "$@"`,
+      `    command ${name} "$@"`,
       "  fi",
       "}",
     );
@@ -84,14 +83,23 @@ function posixHook(shell: Shell, options: HookOptions): string {
   return lines.join("\n") + "\n";
 }
 
-/** cargo takes the replacement as --config arguments, after a leading +toolchain. */
-function cargoPosix(baseUrl: string, q: (word: string) => string): string {
-  const config = routedArgs("cargo", [], baseUrl).map(q).join(" ");
+/** The commands that get a shell function. */
+function hookedCommands(): ClientCommand[] {
+  return clientCommands().filter((command) => command.shellFunction);
+}
+
+/** The command through the registry: its variables, and its arguments after a kept first one. */
+function posixRouted(client: ClientCommand, baseUrl: string, q: (word: string) => string): string {
+  const run = [envAssignments(client, baseUrl, q), "command", client.name].filter(Boolean)
+    .join(" ");
+  const args = client.args?.(registryAddress(baseUrl)).map(q).join(" ");
+  if (!args) return `    ${run} "$@"`;
+  if (!client.keepsFirstArgWith) return `    ${run} ${args} "$@"`;
   return [
-    '    if [[ "$1" == +* ]]; then',
-    `      command cargo "$1" ${config} "\${@:2}"`,
+    `    if [[ "$1" == ${client.keepsFirstArgWith}* ]]; then`,
+    `      ${run} "$1" ${args} "\${@:2}"`,
     "    else",
-    `      command cargo ${config} "$@"`,
+    `      ${run} ${args} "$@"`,
     "    fi",
   ].join("\n");
 }
@@ -119,26 +127,14 @@ function fishHook(options: HookOptions): string {
     "    return $__vm_pkg_up",
     "end",
   ];
-  for (const client of ROUTED_CLIENTS) {
-    let routed: string;
-    if (client === "cargo") {
-      const config = routedArgs("cargo", [], options.baseUrl).map(q).join(" ");
-      routed = [
-        "        if string match -q -- '+*' $argv[1]",
-        `            command cargo $argv[1] ${config} $argv[2..-1]`,
-        "        else",
-        `            command cargo ${config} $argv`,
-        "        end",
-      ].join("\n");
-    } else {
-      routed = `        ${envAssignments(client, options.baseUrl, q)} command ${client} $argv`;
-    }
+  for (const client of hookedCommands()) {
+    const name = client.name;
     lines.push(
-      `function ${client} --wraps ${client}`,
+      `function ${name} --wraps ${name}`,
       "    if __vm_pkg_reachable",
-      routed,
+      fishRouted(client, options.baseUrl, q),
       "    else",
-      `        command ${client} $argv`,
+      `        command ${name} $argv`,
       "    end",
       "end",
     );
@@ -146,8 +142,27 @@ function fishHook(options: HookOptions): string {
   return lines.join("\n") + "\n";
 }
 
-/** `NAME='value' …` for one client (a prefix both POSIX shells and fish 3.1+ understand). */
-function envAssignments(client: string, baseUrl: string, q: (word: string) => string): string {
-  return Object.entries(clientEnv(client, baseUrl)).map(([name, value]) => `${name}=${q(value)}`)
+function fishRouted(client: ClientCommand, baseUrl: string, q: (word: string) => string): string {
+  const run = [envAssignments(client, baseUrl, q), "command", client.name].filter(Boolean)
     .join(" ");
+  const args = client.args?.(registryAddress(baseUrl)).map(q).join(" ");
+  if (!args) return `        ${run} $argv`;
+  if (!client.keepsFirstArgWith) return `        ${run} ${args} $argv`;
+  return [
+    `        if string match -q -- '${client.keepsFirstArgWith}*' $argv[1]`,
+    `            ${run} $argv[1] ${args} $argv[2..-1]`,
+    "        else",
+    `            ${run} ${args} $argv`,
+    "        end",
+  ].join("\n");
+}
+
+/** `NAME='value' …` for one client (a prefix both POSIX shells and fish 3.1+ understand). */
+function envAssignments(
+  client: ClientCommand,
+  baseUrl: string,
+  q: (word: string) => string,
+): string {
+  return Object.entries(client.env?.(registryAddress(baseUrl)) ?? {})
+    .map(([name, value]) => `${name}=${q(value)}`).join(" ");
 }

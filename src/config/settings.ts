@@ -1,6 +1,9 @@
 // The registry's settings: one YAML file that `vm pkg config` edits and `vm pkg start` reads.
 // Precedence is flag > file > built-in default; the defaults are the registry's own constants, so
-// there is one source for each. Edits go through yaml's Document API, which keeps the user's
+// there is one source for each. Each key is declared once (its parser, default, help and start
+// option); the per-ecosystem upstream keys come from the ecosystems' descriptors, so an ecosystem
+// added to the list (src/registry/ecosystems.ts) gets its config keys, `vm pkg start` flags and
+// server arguments without a line here. Edits go through yaml's Document API, which keeps the user's
 // comments and key order (a plain parse/stringify round trip would drop the comments).
 import { asSnakeKey, editDistance } from "./edit_distance.ts";
 import { dirname, isAbsolute, join, normalize, resolve } from "node:path";
@@ -18,11 +21,10 @@ import {
   DEFAULT_HOST,
   DEFAULT_METADATA_MAX_STALE_SECONDS,
   DEFAULT_METADATA_TTL_SECONDS,
-  DEFAULT_NPM_UPSTREAM,
   DEFAULT_PORT,
-} from "../registry/server.ts";
-import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX } from "../registry/pypi/handler.ts";
-import { DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "../registry/cargo/handler.ts";
+} from "../registry/defaults.ts";
+import type { Ecosystem, UpstreamSetting } from "../registry/ecosystem.ts";
+import { ECOSYSTEMS } from "../registry/ecosystems.ts";
 import { DEFAULT_LIMITS } from "../upstream/http_client.ts";
 import {
   DEFAULT_HEADER_TIMEOUT_SECONDS,
@@ -52,11 +54,8 @@ export interface RegistrySettings {
   port: number;
   host: string;
   dataDir: string;
-  npmUpstream: string;
-  pypiUpstream: string;
-  pypiFilesUpstream: string;
-  cargoUpstream: string;
-  cargoFilesUpstream: string;
+  /** Upstream URLs by config key (`npm_upstream`…): every ecosystem's upstream settings. */
+  upstreams: Record<string, string>;
   metadataTtlSeconds: number;
   /** How long past the TTL a document is still answered at once while it is refreshed. */
   metadataMaxStaleSeconds: number;
@@ -87,7 +86,10 @@ export interface Settings extends RegistrySettings {
   readonly fromFile: Readonly<Partial<Record<ConfigKey, string>>>;
 }
 
-interface KeyDefinition<F extends keyof RegistrySettings = keyof RegistrySettings> {
+/** The settings a key sets directly (the upstream keys set one entry of `upstreams`). */
+type PlainField = Exclude<keyof RegistrySettings, "upstreams">;
+
+interface KeyDefinition<F extends PlainField = PlainField> {
   field: F;
   meaning: string;
   /** What a valid value looks like, for error messages. */
@@ -109,30 +111,13 @@ interface KeyDefinition<F extends keyof RegistrySettings = keyof RegistrySetting
   option?: string;
 }
 
-const define = <F extends keyof RegistrySettings>(definition: KeyDefinition<F>) => definition;
+const define = <F extends PlainField>(definition: KeyDefinition<F>) => definition;
 const asWritten = (text: string) => text;
 const asParsed = <T>(_text: string, value: T) => value;
 /** A number where that writes back to the same text ("300"), else the text ("5m", "1.50"). */
 const numberIfSame = (text: string) => String(Number(text)) === text ? Number(text) : text;
 
-function upstreamKey<F extends keyof RegistrySettings>(
-  field: F,
-  meaning: string,
-  fallback: string,
-) {
-  return define({
-    field,
-    meaning,
-    expected: "an http(s) URL",
-    defaultText: () => fallback,
-    parse: (text) => normalizeHttpUrl(text) as RegistrySettings[F] | undefined,
-    stored: asParsed,
-    format: String,
-    option: `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} <url>`,
-  });
-}
-
-function booleanKey<F extends keyof RegistrySettings>(field: F, meaning: string, option: string) {
+function booleanKey<F extends PlainField>(field: F, meaning: string, option: string) {
   return define({
     field,
     meaning,
@@ -148,7 +133,7 @@ function booleanKey<F extends keyof RegistrySettings>(field: F, meaning: string,
   });
 }
 
-function durationKey<F extends keyof RegistrySettings>(
+function durationKey<F extends PlainField>(
   field: F,
   meaning: string,
   fallbackSeconds: number,
@@ -172,7 +157,7 @@ function durationKey<F extends keyof RegistrySettings>(
 }
 
 /** A duration that must be a bound: 0 is refused. */
-function timeoutKey<F extends keyof RegistrySettings>(
+function timeoutKey<F extends PlainField>(
   field: F,
   meaning: string,
   fallbackSeconds: number,
@@ -191,7 +176,7 @@ function timeoutKey<F extends keyof RegistrySettings>(
 }
 
 /** A size that must be a bound: "unlimited" and 0 are refused. */
-function boundKey<F extends keyof RegistrySettings>(
+function boundKey<F extends PlainField>(
   field: F,
   meaning: string,
   fallbackBytes: number,
@@ -210,7 +195,7 @@ function boundKey<F extends keyof RegistrySettings>(
   });
 }
 
-/** The keys, in the order `show` lists them. */
+/** The server's own keys, in the order `show` lists them (the upstream keys follow data_dir). */
 const DEFINITIONS = {
   port: define({
     field: "port",
@@ -245,19 +230,6 @@ const DEFINITIONS = {
     format: String,
     option: "--data <dir>",
   }),
-  npm_upstream: upstreamKey("npmUpstream", "upstream npm registry", DEFAULT_NPM_UPSTREAM),
-  pypi_upstream: upstreamKey("pypiUpstream", "upstream PyPI Simple API", DEFAULT_PYPI_INDEX),
-  pypi_files_upstream: upstreamKey(
-    "pypiFilesUpstream",
-    "host PyPI files come from",
-    DEFAULT_PYPI_FILES,
-  ),
-  cargo_upstream: upstreamKey("cargoUpstream", "upstream cargo sparse index", DEFAULT_CARGO_INDEX),
-  cargo_files_upstream: upstreamKey(
-    "cargoFilesUpstream",
-    "where .crate files come from",
-    DEFAULT_CARGO_FILES,
-  ),
   metadata_ttl: durationKey(
     "metadataTtlSeconds",
     "how long cached metadata is fresh: 300 (seconds), 5m, 1h",
@@ -340,12 +312,77 @@ const DEFINITIONS = {
   log_requests: booleanKey("logRequests", "log one line per request", "--log-requests"),
 } satisfies Record<string, KeyDefinition>;
 
-export type ConfigKey = keyof typeof DEFINITIONS;
-export const CONFIG_KEYS = Object.keys(DEFINITIONS) as ConfigKey[];
+/** A config key's name: one of the server's own or an ecosystem's upstream key. */
+export type ConfigKey = string;
+
+/** One key as the functions below use it, whether the server's own or an ecosystem's upstream. */
+export interface SettingKey extends Omit<KeyDefinition, "field"> {
+  get(settings: RegistrySettings): unknown;
+  put(settings: RegistrySettings, value: unknown): void;
+}
+
+/** The keys of a list of ecosystems, in the order `show` lists them. */
+export class SettingKeys {
+  readonly names: readonly ConfigKey[];
+  readonly #keys = new Map<ConfigKey, SettingKey>();
+
+  constructor(ecosystems: readonly Ecosystem[]) {
+    for (const [name, definition] of Object.entries(DEFINITIONS) as [string, KeyDefinition][]) {
+      this.#keys.set(name, {
+        ...definition,
+        get: (settings) => settings[definition.field],
+        put: (settings, value) => {
+          (settings as unknown as Record<string, unknown>)[definition.field] = value;
+        },
+      });
+      if (name !== "data_dir") continue;
+      // Where the source of packages is chosen: right after where they are kept.
+      for (const setting of ecosystems.flatMap((ecosystem) => ecosystem.upstreams)) {
+        if (this.#keys.has(setting.key)) {
+          throw new Error(`two settings are named ${setting.key}`);
+        }
+        this.#keys.set(setting.key, upstreamKey(setting));
+      }
+    }
+    this.names = [...this.#keys.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.#keys.has(name);
+  }
+
+  /** The key's definition; throws for a name that is not a key (checkKey says it nicely). */
+  get(name: ConfigKey): SettingKey {
+    const key = this.#keys.get(name);
+    if (!key) throw new SettingsError(`unknown config key '${name}'`);
+    return key;
+  }
+}
+
+/** An ecosystem's upstream URL setting as a key: `npm_upstream`, `--npm-upstream <url>`. */
+function upstreamKey(setting: UpstreamSetting): SettingKey {
+  return {
+    meaning: setting.meaning,
+    expected: "an http(s) URL",
+    defaultText: () => setting.default,
+    parse: normalizeHttpUrl,
+    stored: asParsed,
+    format: String,
+    option: `--${setting.key.replaceAll("_", "-")} <url>`,
+    get: (settings) => settings.upstreams[setting.key],
+    put: (settings, value) => {
+      settings.upstreams[setting.key] = value as string;
+    },
+  };
+}
+
+/** The keys of the ecosystems this program serves (ecosystems.ts). */
+export const SETTING_KEYS = new SettingKeys(ECOSYSTEMS);
+export const CONFIG_KEYS: readonly ConfigKey[] = SETTING_KEYS.names;
 
 /** What a key means and what it defaults to, for help texts. */
-export function describeKey(key: ConfigKey, env: Env = Deno.env.get) {
-  const definition: KeyDefinition = DEFINITIONS[key];
+export function describeKey(key: ConfigKey, env: Env = Deno.env.get, keys = SETTING_KEYS) {
+  const definition = keys.get(key);
   return {
     meaning: definition.meaning,
     expected: definition.expected,
@@ -447,19 +484,25 @@ export async function loadSettings(
   path: string = configPath(),
   env: Env = Deno.env.get,
   overrides: SettingOverrides = {},
+  keys: SettingKeys = SETTING_KEYS,
 ): Promise<Settings> {
   const text = await readConfigText(path);
-  const fromFile = text === undefined ? new Map<ConfigKey, string>() : readValues(text, path, env);
-  const values: Record<string, unknown> = {};
-  for (const key of CONFIG_KEYS) {
-    const definition: KeyDefinition = DEFINITIONS[key];
-    const override = overrides[key];
-    values[definition.field] = override !== undefined
-      ? checkSettingText(key, override, env)
-      : definition.parse(fromFile.get(key) ?? definition.defaultText(env), env);
+  const fromFile = text === undefined
+    ? new Map<ConfigKey, string>()
+    : readValues(text, path, env, keys);
+  const values = { upstreams: {} } as RegistrySettings;
+  for (const name of keys.names) {
+    const key = keys.get(name);
+    const override = overrides[name];
+    key.put(
+      values,
+      override !== undefined
+        ? checkSettingText(name, override, env, keys)
+        : key.parse(fromFile.get(name) ?? key.defaultText(env), env),
+    );
   }
   return {
-    ...values as unknown as RegistrySettings,
+    ...values,
     path,
     fileExists: text !== undefined,
     fromFile: Object.fromEntries(fromFile),
@@ -468,15 +511,16 @@ export async function loadSettings(
 
 /** The value of one key's text, or a SettingsError saying what is expected. */
 export function checkSettingText(
-  key: ConfigKey,
+  name: ConfigKey,
   text: string,
   env: Env = Deno.env.get,
-): RegistrySettings[keyof RegistrySettings] {
-  const definition: KeyDefinition = DEFINITIONS[key];
-  const value = definition.parse(text, env);
+  keys: SettingKeys = SETTING_KEYS,
+): unknown {
+  const key = keys.get(name);
+  const value = key.parse(text, env);
   if (value === undefined) {
     throw new SettingsError(
-      `invalid value for ${key}: '${text}' (expected ${definition.expected})`,
+      `invalid value for ${name}: '${text}' (expected ${key.expected})`,
     );
   }
   return value;
@@ -493,21 +537,27 @@ export interface SettingOption {
   meaning: string;
   expected: string;
   defaultText: string;
+  /** Whether the key's parser takes this text (what the option checks as it is parsed). */
+  accepts(text: string): boolean;
 }
 
 /** The options `vm pkg start` takes, one per key that has one, in the order of the keys. */
-export function settingOptions(env: Env = Deno.env.get): SettingOption[] {
-  return CONFIG_KEYS.flatMap((key) => {
-    const definition: KeyDefinition = DEFINITIONS[key];
-    if (!definition.option) return [];
+export function settingOptions(
+  env: Env = Deno.env.get,
+  keys: SettingKeys = SETTING_KEYS,
+): SettingOption[] {
+  return keys.names.flatMap((name) => {
+    const key = keys.get(name);
+    if (!key.option) return [];
     return [{
-      key,
-      flags: definition.option,
-      long: /--([a-z-]+)/.exec(definition.option)![1],
-      boolean: !definition.option.includes("<"),
-      meaning: definition.meaning,
-      expected: definition.expected,
-      defaultText: definition.defaultText(env),
+      key: name,
+      flags: key.option,
+      long: /--([a-z-]+)/.exec(key.option)![1],
+      boolean: !key.option.includes("<"),
+      meaning: key.meaning,
+      expected: key.expected,
+      defaultText: key.defaultText(env),
+      accepts: (text: string) => key.parse(text, env) !== undefined,
     }];
   });
 }
@@ -517,13 +567,18 @@ export function settingOptions(env: Env = Deno.env.get): SettingOption[] {
  * but `except`). Values are written by each key's format(), which its parse() reads back, so a
  * server started in the background runs with the settings the starting command resolved.
  */
-export function settingArgs(settings: RegistrySettings, except: ConfigKey[] = []): string[] {
-  return settingOptions().filter((option) => !except.includes(option.key)).map((option) => {
-    const definition: KeyDefinition = DEFINITIONS[option.key];
-    const value = settings[definition.field];
-    if (option.boolean) return value ? `--${option.long}` : `--no-${option.long}`;
-    return `--${option.long}=${definition.format(value as never)}`;
-  });
+export function settingArgs(
+  settings: RegistrySettings,
+  except: readonly ConfigKey[] = [],
+  keys: SettingKeys = SETTING_KEYS,
+): string[] {
+  return settingOptions(Deno.env.get, keys).filter((option) => !except.includes(option.key))
+    .map((option) => {
+      const key = keys.get(option.key);
+      const value = key.get(settings);
+      if (option.boolean) return value ? `--${option.long}` : `--no-${option.long}`;
+      return `--${option.long}=${key.format(value as never)}`;
+    });
 }
 
 /**
@@ -538,25 +593,25 @@ export async function resolveDataDir(flag?: string, env: Env = Deno.env.get): Pr
 }
 
 /** A key's text for `get` and `show`: as written for sizes and durations, else as parsed. */
-export function settingText(settings: Settings, key: ConfigKey): string {
-  const definition: KeyDefinition = DEFINITIONS[key];
-  const written = settings.fromFile[key];
-  if (definition.showWritten) return written ?? definition.defaultText(Deno.env.get);
-  return String(settings[definition.field] ?? "");
+export function settingText(settings: Settings, name: ConfigKey, keys = SETTING_KEYS): string {
+  const key = keys.get(name);
+  const written = settings.fromFile[name];
+  if (key.showWritten) return written ?? key.defaultText(Deno.env.get);
+  return String(key.get(settings) ?? "");
 }
 
 /** A key's parsed value (seconds, bytes, booleans) for `--json`. */
-export function settingValue(settings: Settings, key: ConfigKey): unknown {
-  return settings[DEFINITIONS[key].field];
+export function settingValue(settings: Settings, name: ConfigKey, keys = SETTING_KEYS): unknown {
+  return keys.get(name).get(settings);
 }
 
 /** The key named on the command line, or a SettingsError with a suggestion. */
-export function checkKey(name: string): ConfigKey {
-  if (Object.hasOwn(DEFINITIONS, name)) return name as ConfigKey;
-  const suggestions = suggestKeys(name);
+export function checkKey(name: string, keys: SettingKeys = SETTING_KEYS): ConfigKey {
+  if (keys.has(name)) return name;
+  const suggestions = suggestKeys(name, keys);
   const hint = suggestions.length
     ? `did you mean ${orList(suggestions)}?`
-    : `keys: ${CONFIG_KEYS.join(", ")}`;
+    : `keys: ${keys.names.join(", ")}`;
   throw new SettingsError(`unknown config key '${name}' (${hint})`);
 }
 
@@ -568,8 +623,7 @@ export async function setSetting(
   env: Env = Deno.env.get,
 ): Promise<string> {
   const key = checkKey(name);
-  const definition: KeyDefinition = DEFINITIONS[key];
-  const stored = definition.stored(text, checkSettingText(key, text, env));
+  const stored = SETTING_KEYS.get(key).stored(text, checkSettingText(key, text, env) as never);
   await editFile(path, (document) => {
     document.setIn([key], stored);
     return true;
@@ -621,7 +675,12 @@ function parseFile(text: string, path: string) {
 }
 
 /** The file's keys and their text, checked against the key table, in file order. */
-function readValues(text: string, path: string, env: Env): Map<ConfigKey, string> {
+function readValues(
+  text: string,
+  path: string,
+  env: Env,
+  keys: SettingKeys,
+): Map<ConfigKey, string> {
   const { map, lineCounter } = parseFile(text, path);
   const values = new Map<ConfigKey, string>();
   for (const pair of map?.items ?? []) {
@@ -629,13 +688,13 @@ function readValues(text: string, path: string, env: Env): Map<ConfigKey, string
     const name = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
     const offset = keyNode?.range?.[0] ?? 0;
     const where = `in ${path} at line ${lineCounter.linePos(offset).line}`;
-    if (!Object.hasOwn(DEFINITIONS, name)) {
-      const suggestions = suggestKeys(name);
+    if (!keys.has(name)) {
+      const suggestions = suggestKeys(name, keys);
       const hint = suggestions.length ? ` (did you mean ${orList(suggestions)}?)` : "";
       throw new SettingsError(`unknown key '${name}' ${where}${hint}`);
     }
-    const key = name as ConfigKey;
-    const definition: KeyDefinition = DEFINITIONS[key];
+    const key = name;
+    const definition = keys.get(key);
     const valueNode = pair.value;
     const scalar = isScalar(valueNode) && valueNode.value !== null ? valueNode.value : undefined;
     const valueText = typeof scalar === "string" || typeof scalar === "number" ||
@@ -729,13 +788,13 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 // --- Suggestions --------------------------------------------------------------------------------
 
 /** Keys a mistyped name probably meant: same words (dataDir, data-dir), a part, or a typo. */
-function suggestKeys(name: string): ConfigKey[] {
+function suggestKeys(name: string, keys: SettingKeys): ConfigKey[] {
   const wanted = asSnakeKey(name)
     .replace(/^_+/, "");
-  if (Object.hasOwn(DEFINITIONS, wanted)) return [wanted as ConfigKey];
-  const byPart = CONFIG_KEYS.filter((key) => wanted.length >= 3 && key.split("_").includes(wanted));
+  if (keys.has(wanted)) return [wanted];
+  const byPart = keys.names.filter((key) => wanted.length >= 3 && key.split("_").includes(wanted));
   if (byPart.length) return byPart;
-  const distances = CONFIG_KEYS.map((key) => [key, editDistance(wanted, key)] as const);
+  const distances = keys.names.map((key) => [key, editDistance(wanted, key)] as const);
   const best = Math.min(...distances.map(([, distance]) => distance));
   return best <= Math.max(2, Math.floor(wanted.length / 4))
     ? distances.filter(([, distance]) => distance === best).map(([key]) => key)

@@ -19,7 +19,8 @@ import {
 import { findServer } from "./server_record.ts";
 import { serverPermissionFlags, upstreamsOf } from "./server_sandbox.ts";
 import type { ServerRecord } from "./server_record.ts";
-import { DEFAULT_HOST, DEFAULT_PORT, type RegistryOptions } from "../registry/server.ts";
+import { DEFAULT_HOST, DEFAULT_PORT } from "../registry/defaults.ts";
+import type { RegistryOptions } from "../registry/server.ts";
 import { AdjustableClock } from "../store/clock.ts";
 import { CliError } from "../host/errors.ts";
 
@@ -59,11 +60,7 @@ export function registryOptionsFor(
     hostname: choices.host,
     alsoListenOn: choices.bridge && isLoopbackAddress(choices.host) ? dockerBridgeAddresses() : [],
     port: choices.port,
-    npmUpstream: choices.npmUpstream,
-    pypiUpstream: choices.pypiUpstream,
-    pypiFilesUpstream: choices.pypiFilesUpstream,
-    cargoUpstream: choices.cargoUpstream,
-    cargoFilesUpstream: choices.cargoFilesUpstream,
+    upstreams: choices.upstreams,
     metadataTtlSeconds: choices.metadataTtlSeconds,
     metadataMaxStaleSeconds: choices.metadataMaxStaleSeconds,
     offline: choices.offline,

@@ -21,9 +21,9 @@
 // by hand from source, or the compiled binary, whose permissions are fixed when it is compiled)
 // drops every kind it no longer needs once it listens: see dropPermissionsAfterStart.
 
-import { DEFAULT_NPM_UPSTREAM, type RegistryOptions } from "../registry/server.ts";
-import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX } from "../registry/pypi/handler.ts";
-import { DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "../registry/cargo/handler.ts";
+import { allUpstreamUrls, type Ecosystem } from "../registry/ecosystem.ts";
+import { ECOSYSTEMS } from "../registry/ecosystems.ts";
+import type { RegistryOptions } from "../registry/server.ts";
 
 /** What the server needs to reach, as the process that starts it computes it. */
 export interface ServerSandbox {
@@ -80,24 +80,11 @@ export function serverPermissionFlags(sandbox: ServerSandbox): string[] {
 
 /** The upstream URLs a server with these options fetches from: none when it is offline. */
 export function upstreamsOf(
-  options: Pick<
-    RegistryOptions,
-    | "npmUpstream"
-    | "pypiUpstream"
-    | "pypiFilesUpstream"
-    | "cargoUpstream"
-    | "cargoFilesUpstream"
-    | "offline"
-  >,
+  options: Pick<RegistryOptions, "upstreams" | "offline">,
+  ecosystems: readonly Ecosystem[] = ECOSYSTEMS,
 ): string[] {
   if (options.offline) return [];
-  return [
-    options.npmUpstream ?? DEFAULT_NPM_UPSTREAM,
-    options.pypiUpstream ?? DEFAULT_PYPI_INDEX,
-    options.pypiFilesUpstream ?? DEFAULT_PYPI_FILES,
-    options.cargoUpstream ?? DEFAULT_CARGO_INDEX,
-    options.cargoFilesUpstream ?? DEFAULT_CARGO_FILES,
-  ];
+  return allUpstreamUrls(ecosystems, options.upstreams);
 }
 
 /** host:port of every listen address and every upstream, as --allow-net takes them. */

@@ -73,7 +73,6 @@ function streamedDocument(
   const out = new Headers(headers);
   out.set("etag", etag);
   if (etagMatches(request, etag)) return new Response(null, { status: 304, headers: out });
-  if (request.method === "HEAD") return new Response(null, { status: 200, headers: out });
   return new Response(stream(), { status: 200, headers: out });
 }
 

@@ -1,14 +1,34 @@
 // Small response helpers shared by every ecosystem handler.
 
+/**
+ * An error answer: `{"error": message}`, which the dispatcher re-shapes into the error body of the
+ * ecosystem whose route answered (cargo reads `{"errors":[{"detail"}]}`), so shared code never
+ * needs to know whose request it serves.
+ */
+export class ErrorResponse extends Response {
+  constructor(readonly message: string, status: number, readonly headersGiven: HeadersInit = {}) {
+    const out = new Headers(headersGiven);
+    out.set("content-type", "application/json");
+    super(JSON.stringify({ error: message }) + "\n", { status, headers: out });
+  }
+}
+
 export function errorResponse(
   status: number,
   message: string,
   headers: HeadersInit = {},
 ): Response {
-  const body = JSON.stringify({ error: message }) + "\n";
-  const out = new Headers(headers);
-  out.set("content-type", "application/json");
-  return new Response(body, { status, headers: out });
+  return new ErrorResponse(message, status, headers);
+}
+
+/**
+ * A response whose body's bytes are counted once it is sent, not when it is made: a HEAD runs the
+ * same handler as a GET and drops the body (dispatch.ts), and what was not sent is not counted.
+ */
+export class CountedResponse extends Response {
+  constructor(body: BodyInit | null, init: ResponseInit, readonly countSent: () => void) {
+    super(body, init);
+  }
 }
 
 export function jsonResponse(value: unknown, status = 200, headers: HeadersInit = {}): Response {
@@ -119,10 +139,13 @@ export async function fileResponse(
   if (options.ranges) headers.set("accept-ranges", "bytes");
   if (etagMatches(request, options.etag)) return new Response(null, { status: 304, headers });
   if (options.bytes) {
-    headers.set("content-length", String(options.bytes.byteLength));
-    if (request.method === "HEAD") return new Response(null, { status: 200, headers });
-    options.onBytes(options.bytes.byteLength);
-    return new Response(bytesBody(options.bytes), { status: 200, headers });
+    const bytes = options.bytes;
+    headers.set("content-length", String(bytes.byteLength));
+    return new CountedResponse(
+      bytesBody(bytes),
+      { status: 200, headers },
+      () => options.onBytes(bytes.byteLength),
+    );
   }
   let file: Deno.FsFile;
   try {
@@ -143,15 +166,10 @@ export async function fileResponse(
   headers.set("content-length", String(length));
   if (range) headers.set("content-range", `bytes ${range.start}-${range.end}/${size}`);
   const status = range ? 206 : 200;
-  if (request.method === "HEAD") {
-    file.close();
-    return new Response(null, { status, headers });
-  }
-  // Counted up front: a counting stream would pass every chunk through JavaScript, which halves
-  // what a tarball can be served at (a client that hangs up early is still counted in full).
-  options.onBytes(length);
+  // Counted whole once sent: a counting stream would pass every chunk through JavaScript, which
+  // halves what a tarball can be served at (a client that hangs up early is still counted in full).
   const body = range ? fileSlice(file, start, length) : file.readable;
-  return new Response(body, { status, headers });
+  return new CountedResponse(body, { status, headers }, () => options.onBytes(length));
 }
 
 /**
@@ -168,7 +186,7 @@ function bytesBody(bytes: Uint8Array): BodyInit {
       offset = end;
       if (offset >= bytes.byteLength) controller.close();
     },
-  });
+  }, { highWaterMark: 0 });
 }
 
 /**
@@ -202,6 +220,7 @@ function requestedRange(
 function fileSlice(file: Deno.FsFile, start: number, length: number): ReadableStream<Uint8Array> {
   let remaining = length;
   let positioned = false;
+  // Nothing is read before the client reads (a HEAD cancels it unread).
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (!positioned) {
@@ -225,5 +244,5 @@ function fileSlice(file: Deno.FsFile, start: number, length: number): ReadableSt
     cancel() {
       file.close();
     },
-  });
+  }, { highWaterMark: 0 });
 }

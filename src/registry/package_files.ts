@@ -96,24 +96,25 @@ export async function servePackageFile(
   if (download.expectedSize !== undefined) {
     responseHeaders.set("content-length", String(download.expectedSize));
   }
-  if (request.method === "HEAD") {
-    following();
-    return new Response(null, { headers: responseHeaders });
-  }
-  return new Response(untilDone(download.follow(countServed), following), {
+  return new Response(untilDone(() => download.follow(countServed), following), {
     headers: responseHeaders,
   });
 }
 
-/** The stream, calling `done` once when it ends, fails or the client goes away. */
+/**
+ * The stream `open` makes, calling `done` once when it ends, fails or the client goes away. It is
+ * made at the first read: a HEAD (the GET answer without its body) cancels it before, so the
+ * download's temp file is never opened for it and nothing is counted.
+ */
 function untilDone(
-  stream: ReadableStream<Uint8Array>,
+  open: () => ReadableStream<Uint8Array>,
   done: () => void,
 ): ReadableStream<Uint8Array> {
-  const reader = stream.getReader();
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
+        reader ??= open().getReader();
         const { value, done: finished } = await reader.read();
         if (finished) {
           done();
@@ -128,9 +129,9 @@ function untilDone(
     },
     async cancel(reason) {
       done();
-      await reader.cancel(reason);
+      await reader?.cancel(reason);
     },
-  });
+  }, { highWaterMark: 0 });
 }
 
 /** The answer when the index lists no such file. */

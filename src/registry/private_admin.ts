@@ -8,20 +8,22 @@
 //          without version: every version goes, the name stays private unless reopen=true
 //
 // NAME is any spelling the ecosystem accepts: an npm scope as `@scope%2fname` or `@scope/name`,
-// a PyPI name before PEP 503 normalization, a cargo name in any case and with `-` or `_`.
+// a PyPI name before PEP 503 normalization, a cargo name in any case and with `-` or `_`. T is an
+// ecosystem's id or alias (ecosystems.ts); only ecosystems that take private packages have them.
 import { type PackageState, PrivatePackages } from "../store/private_packages.ts";
 import type { WriteAuth } from "./auth.ts";
-import type { EcosystemRegistry } from "./ecosystem.ts";
+import { type Ecosystem, type EcosystemService, findEcosystem } from "./ecosystem.ts";
 import { errorResponse, jsonResponse } from "./http.ts";
+import { type Params, type Route, route } from "./route_table.ts";
 
-export type EcosystemType = "npm" | "pypi" | "cargo";
-// A Map: the type comes from the client, and a plain object would answer `constructor`.
-const TYPE_ALIASES = new Map<string, EcosystemType>([
-  ["npm", "npm"],
-  ["pypi", "pypi"],
-  ["pip", "pypi"],
-  ["cargo", "cargo"],
-]);
+/** An ecosystem as the admin routes see it: its descriptor and its running service. */
+export interface AdminEcosystem {
+  ecosystem: Ecosystem;
+  service: EcosystemService;
+}
+
+/** The ecosystem's id: what `type` says in every summary. */
+export type EcosystemType = string;
 
 export interface PrivateVersionSummary {
   version: string;
@@ -49,99 +51,155 @@ export interface CachedPackageSummary {
 }
 
 export class PrivateAdmin {
+  readonly #byId: Map<string, AdminEcosystem>;
+
   constructor(
     private readonly kv: Deno.Kv,
     private readonly auth: WriteAuth,
-    private readonly registries: Record<EcosystemType, EcosystemRegistry>,
-  ) {}
-
-  /** `path` is everything after `/-/packages`. */
-  async handle(request: Request, path: string, query: URLSearchParams): Promise<Response> {
-    const types = this.#types(query.get("type"));
-    if (!types) {
-      return errorResponse(400, `unknown type ${query.get("type")}: use npm, pypi or cargo`);
-    }
-    if (path === "" || path === "/") {
-      if (request.method !== "GET") return methodNotAllowed(request, "GET");
-      return jsonResponse({ packages: await this.#list(types) });
-    }
-    if (path === "/cached") {
-      if (request.method !== "GET") return methodNotAllowed(request, "GET");
-      return jsonResponse({ packages: await this.#cached(types) });
-    }
-    const segments = path.slice(1).split("/");
-    const type = TYPE_ALIASES.get(segments[0]);
-    const named = splitName(segments.slice(1));
-    if (!type || !named) {
-      return errorResponse(404, `no such route: /-/packages${path}`);
-    }
-    const registry = this.registries[type];
-    const name = registry.canonicalName(named.name);
-    if (!name) return errorResponse(400, `not a valid ${type} package name: ${named.name}`);
-    const action = named.rest.join("/");
-    if (action === "claim" && request.method === "PUT") {
-      return this.auth.refusal(request) ?? await this.#claim(registry, type, name);
-    }
-    if (action === "" && request.method === "DELETE") {
-      return this.auth.refusal(request) ??
-        await this.#remove(
-          registry,
-          type,
-          name,
-          query.get("version"),
-          query.get("reopen") === "true",
-        );
-    }
-    if (action === "" && request.method === "GET") {
-      const state = await registry.privates.state(name);
-      if (!state) return errorResponse(404, `${name} is not a private ${type} package`);
-      return jsonResponse(summarize(type, state));
-    }
-    return errorResponse(405, `${request.method} is not supported on /-/packages${path}`);
+    private readonly ecosystems: readonly AdminEcosystem[],
+  ) {
+    this.#byId = new Map(ecosystems.map((each) => [each.ecosystem.id, each]));
   }
 
-  #types(value: string | null): EcosystemType[] | undefined {
-    if (!value) return ["npm", "pypi", "cargo"];
-    const type = TYPE_ALIASES.get(value);
-    return type ? [type] : undefined;
+  routes(): Route[] {
+    const list =
+      (cached: boolean) => (_request: Request, _params: unknown, { url }: { url: URL }) => {
+        const type = url.searchParams.get("type");
+        const chosen = this.#chosen(type, cached);
+        if (!chosen) {
+          const known = this.#candidates(cached).map((each) => each.ecosystem.id);
+          return errorResponse(400, `unknown type ${type}: use ${orList(known)}`);
+        }
+        return cached ? this.#cached(chosen) : this.#list(chosen);
+      };
+    // The type must take private packages, and the name be one name (the rest is the route's).
+    const named = (raw: Params) => {
+      const admin = this.#withPrivates(raw.type);
+      const split = splitName(raw.name.split("/"));
+      if (!admin || !split || split.rest.length > 0) return undefined;
+      return { admin, name: split.name };
+    };
+    return [
+      route({
+        method: "GET",
+        pattern: "/-/packages",
+        description: "private packages and their versions (?type=npm…)",
+        handle: list(false),
+      }),
+      route({
+        method: "GET",
+        pattern: "/-/packages/cached",
+        description: "cached public packages with their sizes (vm pkg list --cached)",
+        handle: list(true),
+      }),
+      route({
+        method: "PUT",
+        pattern: "/-/packages/:type/:name+/claim",
+        description: "make a name private before a native publish (token required)",
+        params: named,
+        handle: (request, { admin, name }) =>
+          this.auth.refusal(request) ?? this.#withName(admin, name, (n) => this.#claim(admin, n)),
+      }),
+      route({
+        method: "GET",
+        pattern: "/-/packages/:type/:name+",
+        description: "one private package",
+        params: named,
+        handle: (_request, { admin, name }) =>
+          this.#withName(admin, name, async (n) => {
+            const state = await admin.service.privates!.state(n);
+            if (!state) {
+              return errorResponse(404, `${n} is not a private ${admin.ecosystem.id} package`);
+            }
+            return jsonResponse(summarize(admin.ecosystem.id, state));
+          }),
+      }),
+      route({
+        method: "DELETE",
+        pattern: "/-/packages/:type/:name+",
+        description: "remove a private package or ?version=V of it (&reopen=true; token required)",
+        params: named,
+        handle: (request, { admin, name }, { url }) =>
+          this.auth.refusal(request) ??
+            this.#withName(admin, name, (n) =>
+              this.#remove(
+                admin,
+                n,
+                url.searchParams.get("version"),
+                url.searchParams.get("reopen") === "true",
+              )),
+      }),
+    ];
   }
 
-  async #list(types: EcosystemType[]): Promise<PrivatePackageSummary[]> {
-    const lists = await Promise.all(types.map(async (type) => {
-      const states = await this.registries[type].privates.list();
-      return states.map((state) => summarize(type, state));
+  /** The ecosystems a list asks for: every one (that has private packages), or the one named. */
+  #chosen(type: string | null, cached: boolean): AdminEcosystem[] | undefined {
+    const candidates = this.#candidates(cached);
+    if (!type) return candidates;
+    const ecosystem = findEcosystem(type, candidates.map((each) => each.ecosystem));
+    return ecosystem ? [this.#byId.get(ecosystem.id)!] : undefined;
+  }
+
+  #candidates(cached: boolean): AdminEcosystem[] {
+    return this.ecosystems.filter((each) => cached || each.service.privates);
+  }
+
+  #withPrivates(type: string): AdminEcosystem | undefined {
+    const ecosystem = findEcosystem(type, this.ecosystems.map((each) => each.ecosystem));
+    const admin = ecosystem && this.#byId.get(ecosystem.id);
+    return admin?.service.privates ? admin : undefined;
+  }
+
+  /** Runs `fn` with the stored form of the name, or answers 400 when it is not a valid one. */
+  async #withName(
+    admin: AdminEcosystem,
+    typed: string,
+    fn: (name: string) => Promise<Response>,
+  ): Promise<Response> {
+    const name = admin.service.canonicalName ? admin.service.canonicalName(typed) : typed;
+    if (!name) {
+      return errorResponse(400, `not a valid ${admin.ecosystem.id} package name: ${typed}`);
+    }
+    return await fn(name);
+  }
+
+  async #list(chosen: AdminEcosystem[]): Promise<Response> {
+    const lists = await Promise.all(chosen.map(async ({ ecosystem, service }) => {
+      const states = await service.privates!.list();
+      return states.map((state) => summarize(ecosystem.id, state));
     }));
-    return lists.flat();
+    return jsonResponse({ packages: lists.flat() });
   }
 
-  async #cached(types: EcosystemType[]): Promise<CachedPackageSummary[]> {
+  async #cached(chosen: AdminEcosystem[]): Promise<Response> {
     const lists = await Promise.all(
-      types.map((type) => cachedPackages(this.kv, type, this.registries[type])),
+      chosen.map(({ ecosystem }) => cachedPackages(this.kv, ecosystem)),
     );
-    return lists.flat();
+    return jsonResponse({ packages: lists.flat() });
   }
 
-  async #claim(registry: EcosystemRegistry, type: EcosystemType, name: string): Promise<Response> {
-    const state = await registry.privates.change(
+  async #claim({ ecosystem, service }: AdminEcosystem, name: string): Promise<Response> {
+    const state = await service.privates!.change(
       name,
       (current) => current ?? PrivatePackages.emptyPackage(name, true),
     );
-    return jsonResponse(summarize(type, state!), 200);
+    return jsonResponse(summarize(ecosystem.id, state!), 200);
   }
 
   async #remove(
-    registry: EcosystemRegistry,
-    type: EcosystemType,
+    { ecosystem, service }: AdminEcosystem,
     name: string,
     version: string | null,
     reopen: boolean,
   ): Promise<Response> {
-    const before = await registry.privates.state(name);
+    const privates = service.privates!;
+    const type = ecosystem.id;
+    const before = await privates.state(name);
     if (!before) return errorResponse(404, `${name} is not a private ${type} package`);
     if (version !== null && !before.versions.has(version)) {
       return errorResponse(404, `${name} has no private version ${version}`);
     }
-    const after = await registry.privates.change(name, (current) => {
+    const after = await privates.change(name, (current) => {
       if (!current) return undefined;
       if (version === null) {
         if (reopen) return undefined;
@@ -163,6 +221,9 @@ export class PrivateAdmin {
     });
   }
 }
+
+const orList = (items: string[]) =>
+  items.length > 1 ? `${items.slice(0, -1).join(", ")} or ${items.at(-1)}` : items[0] ?? "none";
 
 export function summarize(type: EcosystemType, state: PackageState): PrivatePackageSummary {
   return {
@@ -205,24 +266,19 @@ function splitName(segments: string[]): { name: string; rest: string[] } | undef
   return { name: decoded[0], rest: decoded.slice(1) };
 }
 
-function methodNotAllowed(request: Request, allow: string): Response {
-  return errorResponse(405, `${request.method} is not supported here`, { allow });
-}
-
 /**
  * The public packages with files in the cache, by name: what `vm pkg list --cached` lists and
  * `vm pkg status` counts as "cached packages".
  */
 export async function cachedPackages(
   kv: Deno.Kv,
-  type: EcosystemType,
-  registry: Pick<EcosystemRegistry, "cachedFilesPrefix">,
+  ecosystem: Pick<Ecosystem, "id" | "cachedFiles">,
 ): Promise<CachedPackageSummary[]> {
   const byName = new Map<string, CachedPackageSummary>();
-  const prefix = registry.cachedFilesPrefix;
+  const prefix = ecosystem.cachedFiles;
   for await (const entry of kv.list<{ size: number }>({ prefix })) {
     const name = String(entry.key[prefix.length]);
-    const summary = byName.get(name) ?? { type, name, files: 0, bytes: 0 };
+    const summary = byName.get(name) ?? { type: ecosystem.id, name, files: 0, bytes: 0 };
     summary.files++;
     summary.bytes += entry.value.size ?? 0;
     byName.set(name, summary);

@@ -1,8 +1,10 @@
-// The registry server: opens the store, builds one handler per ecosystem, and routes requests.
-// A request reads top to bottom: route → ecosystem handler → store (hit) or upstream (miss).
+// The registry server: opens the store, builds every ecosystem of the list (ecosystems.ts) on it,
+// puts their routes and its own in one route table, and serves it. A request reads top to bottom:
+// route table → the skeleton (dispatch.ts) → the ecosystem's route → store (hit) or upstream
+// (miss).
 import { dataLayout, secureDataDir } from "../store/data_dir.ts";
 import { BlobStore } from "../store/blob_store.ts";
-import { CacheLimit, type CacheUsage } from "../store/cache_limit.ts";
+import { type CacheAreas, CacheLimit } from "../store/cache_limit.ts";
 import { type AdjustableClock, systemClock } from "../store/clock.ts";
 import { RenderedDocuments } from "../store/rendered_documents.ts";
 import {
@@ -25,23 +27,30 @@ import {
   maxConnectionsFor,
 } from "./listener.ts";
 import { ecosystemContext, type SharedServices } from "./context.ts";
-import type { EcosystemRegistry } from "./ecosystem.ts";
-import { cachedPackages, type EcosystemType, PrivateAdmin } from "./private_admin.ts";
-import { parseJsonBody, readLimitedBody } from "./request_body.ts";
-import { errorResponse, jsonResponse, SERVER_NAMES, serverBaseUrls } from "./http.ts";
+import { type Ecosystem, upstreamUrls } from "./ecosystem.ts";
+import { ECOSYSTEMS } from "./ecosystems.ts";
+import {
+  DEFAULT_HOST,
+  DEFAULT_METADATA_MAX_STALE_SECONDS,
+  DEFAULT_METADATA_TTL_SECONDS,
+  DEFAULT_PORT,
+} from "./defaults.ts";
+import { cachedPackages, PrivateAdmin } from "./private_admin.ts";
+import { errorResponse, SERVER_NAMES, serverBaseUrls } from "./http.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
-import { NpmRegistry } from "./npm/handler.ts";
-import { DEFAULT_PYPI_FILES, DEFAULT_PYPI_INDEX, PypiRegistry } from "./pypi/handler.ts";
-import { CargoRegistry, DEFAULT_CARGO_FILES, DEFAULT_CARGO_INDEX } from "./cargo/handler.ts";
-import { type EcosystemCounters, savingRatio, sumCounters } from "./counters.ts";
+import { RouteTable } from "./route_table.ts";
+import { dispatcher } from "./dispatch.ts";
+import { serverRoutes } from "./server_routes.ts";
+import type { RegistryStatus } from "./status.ts";
+import { savingRatio, sumCounters } from "./counters.ts";
 import { Stats } from "./stats.ts";
 
-export const DEFAULT_PORT = 3080;
-export const DEFAULT_HOST = "127.0.0.1";
-export const DEFAULT_NPM_UPSTREAM = "https://registry.npmjs.org";
-export const DEFAULT_METADATA_TTL_SECONDS = 300;
-/** Three days: a Friday's cache still answers at once on Monday, refreshed behind the scenes. */
-export const DEFAULT_METADATA_MAX_STALE_SECONDS = 3 * 86400;
+export {
+  DEFAULT_HOST,
+  DEFAULT_METADATA_MAX_STALE_SECONDS,
+  DEFAULT_METADATA_TTL_SECONDS,
+  DEFAULT_PORT,
+} from "./defaults.ts";
 
 export interface RegistryOptions {
   dataDir: string;
@@ -54,15 +63,13 @@ export interface RegistryOptions {
   alsoListenOn?: string[];
   /** 0 picks a free port (tests). */
   port?: number;
-  npmUpstream?: string;
-  /** The PyPI Simple API root, e.g. https://pypi.org/simple */
-  pypiUpstream?: string;
-  /** The host PyPI's files come from. */
-  pypiFilesUpstream?: string;
-  /** The cargo sparse index root, e.g. https://index.crates.io */
-  cargoUpstream?: string;
-  /** Where .crate files come from, e.g. https://static.crates.io/crates */
-  cargoFilesUpstream?: string;
+  /**
+   * Upstream URLs by setting key (`npm_upstream`, `cargo_files_upstream`…: each ecosystem's
+   * `upstreams`); every one not given is its default.
+   */
+  upstreams?: Readonly<Record<string, string>>;
+  /** The ecosystems served; absent: all of ECOSYSTEMS (tests add one of their own). */
+  ecosystems?: readonly Ecosystem[];
   metadataTtlSeconds?: number;
   /** How long past the TTL metadata is answered at once while refreshed in the background. */
   metadataMaxStaleSeconds?: number;
@@ -108,46 +115,7 @@ export interface RegistryOptions {
   logger?: Logger;
 }
 
-export interface RegistryStatus {
-  version: string;
-  pid: number;
-  url: string;
-  uptimeSeconds: number;
-  dataDir: string;
-  /** What counts against the limit: blobs, rendered documents and temp files (`bytes`, all). */
-  cache: CacheUsage & { limit: number | null };
-  /** Every ecosystem's counters summed, and the saving they add up to. */
-  totals: EcosystemCounters & { savingRatio: number | null };
-  /** The settings that decide what is served from where. */
-  freshness: { ttlSeconds: number; maxStaleSeconds: number; offline: boolean };
-  /** Where each ecosystem's documents and files come from. */
-  upstreams: Record<string, string>;
-  /** Client connections (absent from a server older than the connection cap). */
-  connections?: ConnectionFigures;
-  ecosystems: Record<
-    string,
-    EcosystemCounters & {
-      /** Public packages with files in the cache (what `vm pkg list --cached` lists). */
-      packages: number;
-      /** Bytes of those files. */
-      cachedBytes: number;
-      /** Cached metadata documents (packuments, project pages, index files). */
-      documents: number;
-      privatePackages: number;
-    }
-  >;
-}
-
-/** The fields of the status only the host itself (loopback) and holders of the token get. */
-export type PrivateStatusField = "pid" | "dataDir" | "upstreams";
-
-/**
- * What /-/status answers: all of RegistryStatus to the host and the token; any other client (a VM
- * on the Docker bridge, another host) gets the figures without the private fields.
- */
-export type ReportedStatus =
-  & Omit<RegistryStatus, PrivateStatusField>
-  & Partial<Pick<RegistryStatus, PrivateStatusField>>;
+export type { PrivateStatusField, RegistryStatus, ReportedStatus } from "./status.ts";
 
 export interface RunningRegistry {
   url: string;
@@ -164,6 +132,7 @@ export interface RunningRegistry {
 
 export async function startRegistry(options: RegistryOptions): Promise<RunningRegistry> {
   checkOptions(options);
+  const ecosystems = options.ecosystems ?? ECOSYSTEMS;
   const layout = dataLayout(options.dataDir);
   const clock = options.testClock ?? systemClock;
   const hostname = options.hostname ?? DEFAULT_HOST;
@@ -184,11 +153,15 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   await rendered.init();
   const auth = new WriteAuth(await loadOrCreateToken(layout.dataDir));
   const kv = await Deno.openKv(layout.kv);
-  const stats = await Stats.load(kv, ["npm", "pypi", "cargo"]);
-  const cacheLimit = new CacheLimit(kv, blobs, options.maxCacheBytes ?? null, clock, {
-    rendered,
-    onError: (message) => log.error(message),
-  });
+  const stats = await Stats.load(kv, ecosystems.map((each) => each.id));
+  const cacheLimit = new CacheLimit(
+    kv,
+    blobs,
+    options.maxCacheBytes ?? null,
+    clock,
+    cacheAreas(ecosystems),
+    { rendered, onError: (message) => log.error(message) },
+  );
   const startedAt = Date.now();
   const ttlSeconds = options.metadataTtlSeconds ?? DEFAULT_METADATA_TTL_SECONDS;
   const maxStaleSeconds = options.metadataMaxStaleSeconds ?? DEFAULT_METADATA_MAX_STALE_SECONDS;
@@ -215,42 +188,19 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
     },
   };
-  const upstreams = {
-    npm: options.npmUpstream ?? DEFAULT_NPM_UPSTREAM,
-    pypi: options.pypiUpstream ?? DEFAULT_PYPI_INDEX,
-    pypiFiles: options.pypiFilesUpstream ?? DEFAULT_PYPI_FILES,
-    cargo: options.cargoUpstream ?? DEFAULT_CARGO_INDEX,
-    cargoFiles: options.cargoFilesUpstream ?? DEFAULT_CARGO_FILES,
-  };
-  const npm = new NpmRegistry(ecosystemContext(shared, "npm", [upstreams.npm]), {
-    upstream: upstreams.npm,
+  // Each ecosystem on the shared services, with its own counters, upstream client and caches.
+  const running = ecosystems.map((ecosystem) => {
+    const urls = upstreamUrls(ecosystem, options.upstreams);
+    const ctx = ecosystemContext(shared, ecosystem.id, Object.values(urls));
+    return { ecosystem, urls, ctx, service: ecosystem.create(ctx, urls) };
   });
-  const pypi = new PypiRegistry(
-    ecosystemContext(shared, "pypi", [upstreams.pypi, upstreams.pypiFiles]),
-    {
-      indexUpstream: upstreams.pypi,
-      filesUpstream: upstreams.pypiFiles,
-    },
-  );
-  const cargo = new CargoRegistry(
-    ecosystemContext(shared, "cargo", [upstreams.cargo, upstreams.cargoFiles]),
-    {
-      indexUpstream: upstreams.cargo,
-      filesUpstream: upstreams.cargoFiles,
-    },
-  );
-  const ecosystems: { name: string; prefix: string; registry: EcosystemRegistry }[] = [
-    { name: "npm", prefix: NpmRegistry.prefix, registry: npm },
-    { name: "pypi", prefix: PypiRegistry.prefix, registry: pypi },
-    { name: "cargo", prefix: CargoRegistry.prefix, registry: cargo },
-  ];
-  await Promise.all(ecosystems.map(({ registry }) => registry.init()));
-  const admin = new PrivateAdmin(kv, auth, { npm, pypi, cargo });
+  await Promise.all(running.map(({ service }) => service.init?.()));
+  const upstreams = Object.assign({}, ...running.map(({ urls }) => urls));
   let url = "";
 
   const status = async (): Promise<RegistryStatus> => {
     const usage = await cacheLimit.usage();
-    const totals = sumCounters(ecosystems.map(({ name }) => stats.snapshot(name)));
+    const totals = sumCounters(ecosystems.map(({ id }) => stats.snapshot(id)));
     return {
       version: VERSION,
       pid: Deno.pid,
@@ -263,75 +213,53 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       upstreams,
       connections: gate.figures(),
       ecosystems: Object.fromEntries(
-        await Promise.all(ecosystems.map(async ({ name, registry }) => {
-          const cached = await cachedPackages(kv, name as EcosystemType, registry);
-          return [name, {
-            ...stats.snapshot(name),
+        await Promise.all(running.map(async ({ ecosystem, ctx, service }) => {
+          const cached = await cachedPackages(kv, ecosystem);
+          return [ecosystem.id, {
+            ...stats.snapshot(ecosystem.id),
             packages: cached.length,
             cachedBytes: cached.reduce((sum, each) => sum + each.bytes, 0),
-            documents: await registry.documentCount(),
-            privatePackages: registry.privates.count(),
+            documents: await ctx.countRecords(ecosystem.documents),
+            privatePackages: service.privates?.count() ?? 0,
           }];
         })),
       ),
     };
   };
 
-  const route = async (request: Request, client: string): Promise<Response> => {
-    const { pathname, searchParams } = new URL(request.url);
-    if (pathname === "/-/packages" || pathname.startsWith("/-/packages/")) {
-      return await admin.handle(request, pathname.slice("/-/packages".length), searchParams);
-    }
-    if (pathname === "/-/gc") {
-      if (request.method !== "POST") return errorResponse(405, "POST /-/gc", { allow: "POST" });
-      return auth.refusal(request) ?? jsonResponse(await cacheLimit.gc());
-    }
-    if (pathname === "/-/health") {
-      return jsonResponse({ ok: true, version: VERSION, pid: Deno.pid });
-    }
-    if (pathname === "/-/status") {
-      const full = await status();
-      if (auth.mayInspect(request, client)) return jsonResponse(full);
-      const { pid: _pid, dataDir: _dataDir, upstreams: _upstreams, ...figures } = full;
-      return jsonResponse(figures);
-    }
-    if (pathname === "/-/test/clock" && options.testClock) {
-      return await advanceTestClock(request, options.testClock, auth);
-    }
-    if (pathname === "/-/clients") {
-      // Per source address (a VM's container IP): what `vm status` shows as a VM's hit ratio.
-      // Every client's to the host and the token; anyone else sees only its own address.
-      const address = searchParams.get("address") ?? undefined;
-      if (auth.mayInspect(request, client)) {
-        return jsonResponse({ clients: stats.clients.snapshot(address) });
-      }
-      const own = address === undefined || address === client;
-      return jsonResponse({ clients: own ? stats.clients.snapshot(client) : {} });
-    }
-    for (const { prefix, registry } of ecosystems) {
-      if (pathname.startsWith(`${prefix}/`)) {
-        return await registry.handle(request, pathname.slice(prefix.length + 1));
-      }
-    }
-    if (pathname === "/pypi") return Response.redirect(new URL("/pypi/simple/", request.url), 301);
-    if (pathname === "/" || pathname === "") {
-      return jsonResponse({
-        name: "vm pkg",
-        version: VERSION,
-        npm: `${url}/npm/`,
-        pypi: `${url}/pypi/simple/`,
-        cargo: `sparse+${url}/cargo/index/`,
-      });
-    }
-    return errorResponse(404, `no such route: ${pathname}`);
-  };
+  // One table: the server's routes, `/-/packages`, then each ecosystem's under its prefix.
+  const table = new RouteTable();
+  table.add(
+    undefined,
+    serverRoutes({
+      auth,
+      cacheLimit,
+      clients: stats.clients,
+      ecosystems,
+      status,
+      url: () => url,
+      routes: () => table.list(),
+      testClock: options.testClock,
+    }),
+  );
+  table.add(undefined, new PrivateAdmin(kv, auth, running).routes());
+  for (const { ecosystem, ctx, service } of running) {
+    table.add({
+      ecosystem: ecosystem.id,
+      prefix: ecosystem.prefix,
+      formatError: ecosystem.formatError,
+      unmatched: ecosystem.unmatched,
+      count: () => ctx.stats.add("requests"),
+    }, service.routes);
+  }
+  const dispatch = dispatcher(table, log);
 
   const handler = async (request: Request, info: { remoteAddr: Deno.NetAddr }) => {
     const started = performance.now();
     let response: Response;
     try {
       const client = info.remoteAddr.hostname;
-      response = await stats.clients.run(client, () => route(request, client));
+      response = await stats.clients.run(client, () => dispatch(request, client));
     } catch (error) {
       log.error(`${request.method} ${request.url}: ${(error as Error).stack ?? error}`);
       response = errorResponse(500, "internal error");
@@ -401,7 +329,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     stopping ??= (async () => {
       // Stops accepting, closes idle connections, lets requests and downloads finish.
       await Promise.all([server, ...extraServers].map((each) => each.shutdown()));
-      await Promise.all(ecosystems.map(({ registry }) => registry.idle()));
+      await Promise.all(running.map(({ service }) => service.idle()));
       await rendered.idle();
       await cacheLimit.close();
       await stats.close();
@@ -416,6 +344,14 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     status,
     shutdown,
     finished: server.finished.then(() => stopping),
+  };
+}
+
+/** What the cache limit must know of the ecosystems: where their file records are. */
+function cacheAreas(ecosystems: readonly Ecosystem[]): CacheAreas {
+  return {
+    publicFiles: ecosystems.map((each) => each.cachedFiles),
+    privateOwners: ecosystems.map((each) => each.id),
   };
 }
 
@@ -493,25 +429,4 @@ function checkOptions(options: RegistryOptions): void {
   if (connections !== undefined && !(Number.isSafeInteger(connections) && connections > 0)) {
     throw new TypeError(`maxConnections must be a positive whole number: ${connections}`);
   }
-}
-
-/** `POST /-/test/clock` `{"advanceSeconds": N}`: moves a test clock forward (token required). */
-async function advanceTestClock(
-  request: Request,
-  clock: AdjustableClock,
-  auth: WriteAuth,
-): Promise<Response> {
-  if (request.method !== "POST") return errorResponse(405, "POST /-/test/clock", { allow: "POST" });
-  const refused = auth.refusal(request);
-  if (refused) return refused;
-  // A few bytes of JSON: read with a limit, like every other body.
-  const body = await readLimitedBody(request, 1024)
-    .then((bytes) => parseJsonBody(bytes, "the clock body") as { advanceSeconds?: unknown })
-    .catch(() => undefined);
-  const seconds = body?.advanceSeconds;
-  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) {
-    return errorResponse(400, 'expected {"advanceSeconds": <seconds, 0 or more>}');
-  }
-  clock.advance(seconds * 1000);
-  return jsonResponse({ offsetSeconds: clock.offsetMs / 1000 });
 }

@@ -3,7 +3,8 @@
 // progress. When a store takes it past the limit, a pass removes, in this order, until the cache
 // is under 90% of the limit:
 //   1. renderings of documents no record refers to any more, or for bases no longer kept;
-//   2. the least recently used public package files (npm tarballs, PyPI files, .crate files);
+//   2. the least recently used public package files (npm tarballs, PyPI files, .crate files:
+//      each ecosystem says where their records are, see CacheAreas);
 //   3. blobs no record refers to (older than 10 minutes: their record may be on its way);
 //   4. the oldest renderings (they are made again when asked for).
 // Never evicted: files of private packages (they exist nowhere else) and metadata blobs (small,
@@ -27,12 +28,16 @@
 import type { BlobStore } from "./blob_store.ts";
 import type { Clock } from "./clock.ts";
 
-/** Where each ecosystem keeps its cached public file records: [eco, kind, name, file]. */
-export const PUBLIC_FILE_PREFIXES: Deno.KvKey[] = [
-  ["npm", "tarball"],
-  ["pypi", "file"],
-  ["cargo", "crate"],
-];
+/**
+ * Where the records the cache limit works on are: the store knows no ecosystem, the server tells
+ * it (from each ecosystem's descriptor).
+ */
+export interface CacheAreas {
+  /** KV prefixes of cached public file records: `[...prefix, name, file]` → { sha256, size }. */
+  publicFiles: readonly Deno.KvKey[];
+  /** First key parts of private packages' records (PrivatePackages' layout: [owner, "private…"]). */
+  privateOwners: readonly string[];
+}
 
 const HEX64 = /^[0-9a-f]{64}$/;
 /** Blobs younger than this are never orphans: their record may be about to be written. */
@@ -113,6 +118,7 @@ export class CacheLimit {
     /** Bytes; null means no limit. */
     readonly maxBytes: number | null,
     private readonly clock: Clock,
+    private readonly areas: CacheAreas,
     private readonly options: CacheLimitOptions = {},
   ) {}
 
@@ -331,7 +337,7 @@ export class CacheLimit {
     const access = new Map<string, number>();
     const files: PublicFile[] = [];
     for await (const entry of this.kv.list({ prefix: [] })) {
-      const [first, second] = entry.key;
+      const [first] = entry.key;
       if (first === "access") {
         if (typeof entry.key[1] === "string" && typeof entry.value === "number") {
           access.set(entry.key[1], entry.value);
@@ -347,9 +353,7 @@ export class CacheLimit {
         references.set(digest, (references.get(digest) ?? 0) + 1);
         if (isPrivate) privateDigests.add(digest);
       }
-      const isPublicFile = PUBLIC_FILE_PREFIXES.some(([eco, kind]) =>
-        first === eco && second === kind
-      );
+      const isPublicFile = this.areas.publicFiles.some((prefix) => startsWith(entry.key, prefix));
       const value = entry.value as { sha256?: unknown; size?: unknown; storedAt?: unknown };
       if (isPublicFile && typeof value?.sha256 === "string" && HEX64.test(value.sha256)) {
         files.push({
@@ -382,6 +386,10 @@ export class CacheLimit {
   }
 }
 
+function startsWith(key: Deno.KvKey, prefix: Deno.KvKey): boolean {
+  return prefix.length <= key.length && prefix.every((part, index) => key[index] === part);
+}
+
 function collectDigests(value: unknown, found: (digest: string) => void): void {
   if (typeof value === "string") {
     if (HEX64.test(value)) found(value);
@@ -399,18 +407,19 @@ function collectDigests(value: unknown, found: (digest: string) => void): void {
 export async function recordsWithoutBlob(
   kv: Deno.Kv,
   blobs: BlobStore,
+  areas: CacheAreas,
 ): Promise<{ key: Deno.KvKey; sha256: string }[]> {
   const missing: { key: Deno.KvKey; sha256: string }[] = [];
   const check = async (key: Deno.KvKey, digest: unknown) => {
     if (typeof digest !== "string" || !HEX64.test(digest)) return;
     if (await blobs.size(digest) === undefined) missing.push({ key, sha256: digest });
   };
-  for (const prefix of PUBLIC_FILE_PREFIXES) {
+  for (const prefix of areas.publicFiles) {
     for await (const entry of kv.list<{ sha256?: string }>({ prefix })) {
       await check(entry.key, entry.value?.sha256);
     }
   }
-  for (const eco of ["npm", "pypi", "cargo"]) {
+  for (const eco of areas.privateOwners) {
     for await (const entry of kv.list<{ sha256?: string }>({ prefix: [eco, "private-file"] })) {
       await check(entry.key, entry.value?.sha256);
     }

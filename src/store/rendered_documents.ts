@@ -453,7 +453,8 @@ function replacingStream(
       }
     },
     cancel: close,
-  });
+    // Nothing is read before the client reads (a HEAD cancels it unread).
+  }, { highWaterMark: 0 });
 }
 
 function indexOf(data: Uint8Array, from: number): number {

@@ -5,14 +5,16 @@
 // small wrapper, first on the VM user's PATH, that asks the registry's health route (the answer
 // remembered for a few seconds, so a burst of commands costs one check) and then runs the real
 // client: unchanged while the registry answers, pointed at the public registries when it does
-// not. Environment variables override the user-level files for npm, pnpm, yarn, pip and uv;
-// cargo's source replacement has no variable, so it gets `--config` arguments.
+// not. What sends each client to the public registry is its ecosystem's to say (descriptor:
+// `clients.commands[].publicEnv` overrides the user-level files; cargo's source replacement has no
+// variable, so it gets `publicArgs`).
 //
 // One script, installed once as root, with a symlink per client name; it finds the real client
 // on PATH after itself. `python3 -m pip` and `python3 -m uv` reach pip and uv without their
-// wrappers, so `python` and `python3` are wrapped too, but only those two invocations are ever
-// checked or changed: any other python command is exec'd at once.
-import { publicCargoConfigArgs, publicClientEnv, ROUTED_CLIENTS } from "../clients/routing.ts";
+// wrappers, so the interpreters a client names (`moduleOf`) are wrapped too, but only those
+// invocations are ever checked or changed: any other python command is exec'd at once.
+import { clientCommands } from "../clients/routing.ts";
+import type { ClientCommand } from "../registry/ecosystem.ts";
 
 /** Where the wrappers live: root-owned, first on the VM user's PATH. */
 export const VM_LIB_DIR = "/usr/local/lib/vm";
@@ -31,8 +33,22 @@ export const HEALTH_TTL = { upSeconds: 2, downSeconds: 5 } as const;
 export const FALLBACK_MESSAGE =
   "vm: the host registry does not answer; using the public registries";
 
-/** Every name a wrapper answers to. */
-export const WRAPPED_COMMANDS = [...ROUTED_CLIENTS, "npx", "uvx", "python", "python3"] as const;
+/** Interpreters that run a client as `<interpreter> -m <client>`, and the clients they run. */
+const INTERPRETERS: ReadonlyMap<string, string[]> = (() => {
+  const map = new Map<string, string[]>();
+  for (const command of clientCommands()) {
+    for (const interpreter of command.moduleOf ?? []) {
+      map.set(interpreter, [...map.get(interpreter) ?? [], command.name]);
+    }
+  }
+  return map;
+})();
+
+/** Every name a wrapper answers to: the clients, then the interpreters that run some of them. */
+export const WRAPPED_COMMANDS: readonly string[] = [
+  ...clientCommands().map((command) => command.name),
+  ...INTERPRETERS.keys(),
+];
 
 /** Quotes one word for bash (single quotes). */
 function quote(word: string): string {
@@ -53,12 +69,11 @@ export function wrapperScript(options: WrapperOptions): string {
   const seconds = (n: number) => Math.max(0, Math.floor(n));
   // One case arm per distinct fallback (npm, pnpm and npx share theirs).
   const arms = new Map<string, string[]>();
-  for (const client of WRAPPED_COMMANDS) {
-    const body = client === "cargo" ? cargoFallback() : Object.entries(publicClientEnv(client))
-      .map(([name, value]) => `    [[ -v ${name} ]] || export ${name}=${quote(value)}`);
+  for (const client of clientCommands()) {
+    const body = publicFallback(client);
     if (body.length === 0) continue;
     const key = body.join("\n");
-    arms.set(key, [...arms.get(key) ?? [], client]);
+    arms.set(key, [...arms.get(key) ?? [], client.name]);
   }
   const fallbackArms = [...arms].map(([body, clients]) =>
     `  ${clients.join(" | ")})\n${body}\n    ;;`
@@ -73,15 +88,7 @@ ttl_up=${seconds(ttl.upSeconds)}
 ttl_down=${seconds(ttl.downSeconds)}
 name=\${0##*/}
 client=$name
-if [[ $name == python || $name == python3 ]]; then
-  # Only \`python3 -m pip\` and \`python3 -m uv\` are package clients.
-  case "\${1-} \${2-}" in
-    "-m pip" | "-m pip3") client=pip ;;
-    "-m uv") client=uv ;;
-    *) client= ;;
-  esac
-fi
-
+${interpreterCases()}
 # The real client: the first one on PATH that is not this script.
 real=
 IFS=: read -r -a vm_path_dirs <<<"$PATH"
@@ -133,13 +140,43 @@ exec "$real" "$@"
 `;
 }
 
-/** cargo takes the public crates.io as --config arguments, after a leading +toolchain. */
-function cargoFallback(): string[] {
-  const args = publicCargoConfigArgs().map(quote).join(" ");
-  return [
-    `    [[ \${1-} == +* ]] && exec "$real" "$1" ${args} "\${@:2}"`,
-    `    exec "$real" ${args} "$@"`,
-  ];
+/**
+ * The lines that send one client to its public registry: its variables (the user's own are kept),
+ * then its arguments, after a first one it keeps first (cargo's `+toolchain`).
+ */
+function publicFallback(client: ClientCommand): string[] {
+  const lines = Object.entries(client.publicEnv ?? {})
+    .map(([name, value]) => `    [[ -v ${name} ]] || export ${name}=${quote(value)}`);
+  if (!client.publicArgs?.length) return lines;
+  const args = client.publicArgs.map(quote).join(" ");
+  if (client.keepsFirstArgWith) {
+    lines.push(
+      `    [[ \${1-} == ${client.keepsFirstArgWith}* ]] && exec "$real" "$1" ${args} "\${@:2}"`,
+    );
+  }
+  lines.push(`    exec "$real" ${args} "$@"`);
+  return lines;
+}
+
+/** For an interpreter: which client `<interpreter> -m <module>` is (none: run it at once). */
+function interpreterCases(): string {
+  // Interpreters that run the same clients share one test (python and python3).
+  const groups = new Map<string, string[]>();
+  for (const [interpreter, clients] of INTERPRETERS) {
+    const key = clients.join(" ");
+    groups.set(key, [...groups.get(key) ?? [], interpreter]);
+  }
+  return [...groups].map(([clients, interpreters]) =>
+    [
+      `if [[ ${interpreters.map((each) => `$name == ${each}`).join(" || ")} ]]; then`,
+      `  # Only \`${interpreters.at(-1)} -m ${clients.split(" ").join("|")}\` run package clients.`,
+      '  case "${1-} ${2-}" in',
+      ...clients.split(" ").map((client) => `    "-m ${client}") client=${client} ;;`),
+      "    *) client= ;;",
+      "  esac",
+      "fi",
+    ].join("\n")
+  ).join("\n") + "\n";
 }
 
 /**

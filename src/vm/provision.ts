@@ -6,6 +6,7 @@
 // vm.yaml's parser or passed base64-encoded, never spliced into shell code raw. The last step
 // leaves a marker, so a VM whose setup did not finish is known and set up again.
 import { CliError } from "../host/errors.ts";
+import { ROUTED_CLIENTS } from "../clients/routing.ts";
 import { userConfigFiles } from "../clients/user_config.ts";
 import { installScript, PROFILE_SCRIPT, VM_LIB_DIR } from "./client_wrappers.ts";
 import type { VmConfig } from "./config.ts";
@@ -41,7 +42,7 @@ export async function provision(
     : registryUrlForVm(options.registryPort);
   if (url) {
     options.log(
-      `vm: routing npm, pnpm, yarn, pip, uv and cargo through ${url} ` +
+      `vm: routing ${listed(ROUTED_CLIENTS)} through ${url} ` +
         "(the public registries when it does not answer)",
     );
     await runScript(
@@ -72,6 +73,11 @@ export async function provision(
     "finishing",
     options,
   );
+}
+
+/** "a, b and c". */
+function listed(items: readonly string[]): string {
+  return items.length > 1 ? `${items.slice(0, -1).join(", ")} and ${items.at(-1)}` : items[0];
 }
 
 /** Whether provisioning of this (running) container finished. */

@@ -14,10 +14,12 @@ Deno.test("past the size limit the least recently used file goes, even mid-read"
   const [a, b, c] = [0, 1, 2].map(() => startStandInUpstream({ size: MiB }));
   try {
     await withRegistry({
-      npmUpstream: a.url,
-      pypiUpstream: `${b.url}/simple`,
-      cargoUpstream: `${c.url}/index`,
-      cargoFilesUpstream: `${c.url}/crates`,
+      upstreams: {
+        npm_upstream: a.url,
+        pypi_upstream: `${b.url}/simple`,
+        cargo_upstream: `${c.url}/index`,
+        cargo_files_upstream: `${c.url}/crates`,
+      },
       maxCacheBytes: Math.floor(2.5 * MiB),
       evictionGraceMs: 0,
     }, async (registry) => {

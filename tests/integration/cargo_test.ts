@@ -158,8 +158,10 @@ async function withStandIn(
   const upstream = startStandInUpstream({ size: 150_000 });
   try {
     await withRegistry({
-      cargoUpstream: `${upstream.url}/index`,
-      cargoFilesUpstream: `${upstream.url}/crates`,
+      upstreams: {
+        cargo_upstream: `${upstream.url}/index`,
+        cargo_files_upstream: `${upstream.url}/crates`,
+      },
       timeouts: { headersMs: 2_000, idleMs: 2_000 },
     }, (registry) => fn(upstream, registry));
   } finally {

@@ -169,7 +169,7 @@ Deno.test("stop lets a download in flight complete; nothing partial is left", as
     assert.deepEqual(await tempFiles(dataDir), []);
 
     // The completed download is in the cache: served without asking the upstream again.
-    await withRegistry({ dataDir, npmUpstream: upstream.url }, async (registry) => {
+    await withRegistry({ dataDir, upstreams: { npm_upstream: upstream.url } }, async (registry) => {
       const body = await readBody(
         await fetch(`${registry.npmUrl}/${upstream.name}/-/${upstream.filename}`),
       );
@@ -201,7 +201,7 @@ Deno.test("kill -9 during a download leaves nothing that would be served", async
 
     // Restarted: the partial file is discarded, and the tarball is fetched again, whole.
     upstream.fault = "none";
-    await withRegistry({ dataDir, npmUpstream: upstream.url }, async (registry) => {
+    await withRegistry({ dataDir, upstreams: { npm_upstream: upstream.url } }, async (registry) => {
       assert.deepEqual(await tempFiles(dataDir), []);
       const body = await readBody(
         await fetch(`${registry.npmUrl}/${upstream.name}/-/${upstream.filename}`),

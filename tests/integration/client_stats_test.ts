@@ -9,7 +9,7 @@ Deno.test("requests are counted per client address, on every address it listens 
   const upstream = startStandInUpstream();
   try {
     await withRegistry(
-      { npmUpstream: upstream.url, alsoListenOn: ["127.0.0.2"] },
+      { upstreams: { npm_upstream: upstream.url }, alsoListenOn: ["127.0.0.2"] },
       async (registry) => {
         assert.deepEqual(registry.addresses, ["127.0.0.1", "127.0.0.2"]);
         // The second client connects from 127.0.0.2 to the second address, as a VM does from

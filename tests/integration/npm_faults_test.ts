@@ -10,7 +10,9 @@ async function withFaultyUpstream(
   const upstream = startStandInUpstream({ size: options.size });
   try {
     await withRegistry({
-      npmUpstream: upstream.url,
+      upstreams: {
+        npm_upstream: upstream.url,
+      },
       metadataTtlSeconds: options.ttlSeconds ?? 300,
       // 0: past the TTL the client waits for the revalidation (the synchronous path these
       // tests exercise); stale-while-revalidate is tested in tests/unit/metadata_cache_test.ts.

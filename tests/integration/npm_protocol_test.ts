@@ -130,10 +130,12 @@ Deno.test("bad input gets a 4xx with a message and stores nothing", async () => 
       ["/npm/foo%00bar", {}, 400],
       [`/npm/${"x".repeat(300)}`, {}, 400],
       ["/npm/is-number/-/..%2f..%2fx.tgz", {}, 400],
-      // Writes need the token before anything else is looked at.
+      // Writes need the token before anything else is looked at; a method no route of the path
+      // takes is refused before that (405, with Allow).
       ["/npm/is-number", { method: "PUT", body: "{}" }, 401],
-      ["/npm/is-number", { method: "DELETE" }, 401],
-      ["/npm/is-number", { method: "POST", body: "{}" }, 401],
+      ["/npm/is-number/-rev/1-abc", { method: "DELETE" }, 401],
+      ["/npm/is-number", { method: "DELETE" }, 405],
+      ["/npm/is-number", { method: "POST", body: "{}" }, 405],
       ["/npm/-/whoami", {}, 401],
       ["/npm/-/npm/v1/search?text=x", {}, 404],
       ["/nope", {}, 404],

@@ -6,7 +6,7 @@ import { startStandInUpstream } from "../support/stand_in_upstream.ts";
 Deno.test("cached files answer single ranges; files still downloading do not offer them", async () => {
   const upstream = startStandInUpstream({ size: 100_000 });
   try {
-    await withRegistry({ npmUpstream: upstream.url }, async (registry) => {
+    await withRegistry({ upstreams: { npm_upstream: upstream.url } }, async (registry) => {
       const url = `${registry.npmUrl}/${upstream.name}/-/${upstream.filename}`;
       const miss = await fetch(url, { headers: { range: "bytes=0-9" } });
       assert.equal(miss.status, 200);
@@ -47,6 +47,26 @@ Deno.test("cached files answer single ranges; files still downloading do not off
       assert.equal(staleIfRange.status, 200);
       await staleIfRange.body?.cancel();
       assert.equal(upstream.tarballRequests, 1);
+    });
+  } finally {
+    await upstream.close();
+  }
+});
+
+Deno.test("HEAD of a file not cached yet: the headers a GET would send, no body, nothing left open", async () => {
+  const upstream = startStandInUpstream({ size: 300_000 });
+  try {
+    await withRegistry({ upstreams: { npm_upstream: upstream.url } }, async (registry) => {
+      const url = `${registry.npmUrl}/${upstream.name}/-/${upstream.filename}`;
+      // The HEAD starts the download (as the GET route does) and follows none of it.
+      const head = await fetch(url, { method: "HEAD" });
+      assert.equal(head.status, 200);
+      assert.equal((await head.arrayBuffer()).byteLength, 0);
+      assert.equal((await registry.counters()).servedBytes, 0, "nothing was sent");
+      const get = await fetch(url);
+      assert.deepEqual(await readBody(get), upstream.tarball);
+      assert.equal(upstream.tarballRequests, 1, "one download for both");
+      // The test's sanitizers fail it if the HEAD left the download's temp file open.
     });
   } finally {
     await upstream.close();

@@ -69,7 +69,9 @@ async function withStandIn(
   const upstream = startStandInUpstream({ size: 200_000 });
   try {
     await withRegistry({
-      pypiUpstream: `${upstream.url}/simple`,
+      upstreams: {
+        pypi_upstream: `${upstream.url}/simple`,
+      },
       metadataTtlSeconds: ttlSeconds,
       // Past the TTL the client waits for the revalidation (the synchronous path).
       metadataMaxStaleSeconds: 0,

@@ -443,7 +443,9 @@ Deno.test("a shadowed project never reaches upstream again, even with no version
   const upstream = startStandInUpstream({ name: "vm-shadowed-demo" });
   try {
     await withRegistry({
-      pypiUpstream: `${upstream.url}/simple`,
+      upstreams: {
+        pypi_upstream: `${upstream.url}/simple`,
+      },
       metadataTtlSeconds: 0,
     }, async (registry) => {
       const wheel = fakeZip();

@@ -27,10 +27,12 @@ async function withHostileSetup(
   try {
     await withRegistry({
       dataDir,
-      npmUpstream: upstream.url,
-      pypiUpstream: `${upstream.url}/simple`,
-      cargoUpstream: `${upstream.url}/index`,
-      cargoFilesUpstream: `${upstream.url}/crates`,
+      upstreams: {
+        npm_upstream: upstream.url,
+        pypi_upstream: `${upstream.url}/simple`,
+        cargo_upstream: `${upstream.url}/index`,
+        cargo_files_upstream: `${upstream.url}/crates`,
+      },
       timeouts: { headersMs: 2_000, idleMs: 2_000 },
     }, (registry) =>
       fn({

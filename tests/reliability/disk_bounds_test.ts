@@ -83,11 +83,13 @@ async function withUpstream(
   const upstream = startHostileUpstream();
   try {
     await withRegistry({
-      npmUpstream: upstream.url,
-      pypiUpstream: `${upstream.url}/simple`,
-      pypiFilesUpstream: `${upstream.url}/files`,
-      cargoUpstream: `${upstream.url}/index`,
-      cargoFilesUpstream: `${upstream.url}/crates`,
+      upstreams: {
+        npm_upstream: upstream.url,
+        pypi_upstream: `${upstream.url}/simple`,
+        pypi_files_upstream: `${upstream.url}/files`,
+        cargo_upstream: `${upstream.url}/index`,
+        cargo_files_upstream: `${upstream.url}/crates`,
+      },
       ...options,
     }, (registry) => fn(registry, upstream));
   } finally {
@@ -227,7 +229,7 @@ Deno.test("30 × 1 MiB downloads under a 5 MiB limit: at most one file over it o
   const limit = 5 * MiB;
   try {
     await withRegistry(
-      { npmUpstream: upstream.url, maxCacheBytes: limit, testClock: clock },
+      { upstreams: { npm_upstream: upstream.url }, maxCacheBytes: limit, testClock: clock },
       async (registry) => {
         const started = performance.now();
         let peak = 0;
@@ -334,7 +336,7 @@ Deno.test("rendered/ and tmp/ count in /-/status and toward max_cache_size", asy
   // A download in progress is in tmp/, and counted.
   const held = startManyPackagesUpstream({ count: 1, size: 2 * MiB, holdAfter: MiB });
   try {
-    await withRegistry({ npmUpstream: held.url }, async (registry) => {
+    await withRegistry({ upstreams: { npm_upstream: held.url } }, async (registry) => {
       const pkg = held.packages[0];
       const response = fetch(`${registry.npmUrl}/${pkg.name}/-/${pkg.filename}`);
       await eventually(() => Promise.resolve(held.tarballsHeld === 1));

@@ -87,75 +87,80 @@ Deno.test({
       await mount(["-t", "tmpfs", "-o", "size=4m", "tmpfs", mountPoint]);
       mounted = true;
       const dataDir = join(mountPoint, "data");
-      await withRegistry({ dataDir, npmUpstream: upstream.url, logger }, async (registry) => {
-        const tarball = (pkg: typeof two) => `${registry.npmUrl}/${pkg.name}/-/${pkg.filename}`;
-        for (const pkg of [two, three, chunked]) {
-          assert.equal(
-            (await fetch(`${registry.npmUrl}/${pkg.name}`).then((r) => r.json())).name,
-            pkg.name,
+      await withRegistry(
+        { dataDir, upstreams: { npm_upstream: upstream.url }, logger },
+        async (registry) => {
+          const tarball = (pkg: typeof two) => `${registry.npmUrl}/${pkg.name}/-/${pkg.filename}`;
+          for (const pkg of [two, three, chunked]) {
+            assert.equal(
+              (await fetch(`${registry.npmUrl}/${pkg.name}`).then((r) => r.json())).name,
+              pkg.name,
+            );
+          }
+
+          // 2 MiB fits.
+          assert.deepEqual(await readBody(await fetch(tarball(two))), two.tarball);
+          const freeAfterTwo = await freeBytes(mountPoint);
+
+          // 3 MiB with a Content-Length: refused before the first byte, with a clear status.
+          const refused = await fetch(tarball(three));
+          assert.equal(refused.status, 507);
+          const refusal = (await refused.json()).error;
+          assert.match(refusal, /disk is full \(no space left on device\)/);
+
+          // 3 MiB of unknown length: it starts, then the disk fills; the body is cut off.
+          const cut = await fetch(tarball(chunked));
+          assert.equal(cut.status, 200); // sent before the disk filled
+          await assert.rejects(readBody(cut));
+          assert.ok(
+            logs.some((line) =>
+              /^error .*vm-disk-chunked.*disk full.*No space left on device/.test(line)
+            ),
+            `the log should say why:\n${logs.join("\n")}`,
           );
-        }
 
-        // 2 MiB fits.
-        assert.deepEqual(await readBody(await fetch(tarball(two))), two.tarball);
-        const freeAfterTwo = await freeBytes(mountPoint);
+          // A full disk fails metadata too: a cold packument cannot be stored.
+          const filler = join(mountPoint, "filler");
+          const filled = await fill(filler);
+          const metadata = await fetch(`${registry.npmUrl}/${cold.name}`);
+          assert.equal(metadata.status, 507);
+          assert.match((await metadata.json()).error, /disk is full/);
 
-        // 3 MiB with a Content-Length: refused before the first byte, with a clear status.
-        const refused = await fetch(tarball(three));
-        assert.equal(refused.status, 507);
-        const refusal = (await refused.json()).error;
-        assert.match(refusal, /disk is full \(no space left on device\)/);
+          // Still up; nothing partial, nothing corrupt.
+          assert.equal((await fetch(`${registry.url}/-/health`).then((r) => r.json())).ok, true);
+          assert.deepEqual(await tempFiles(dataDir), []);
+          const whileFull = await verifyStore(dataDir);
+          assert.deepEqual(whileFull.bad, []);
+          const diskFullLines = logs.filter((line) => /disk full/.test(line));
+          assert.ok(diskFullLines.length >= 3, logs.join("\n"));
 
-        // 3 MiB of unknown length: it starts, then the disk fills; the body is cut off.
-        const cut = await fetch(tarball(chunked));
-        assert.equal(cut.status, 200); // sent before the disk filled
-        await assert.rejects(readBody(cut));
-        assert.ok(
-          logs.some((line) =>
-            /^error .*vm-disk-chunked.*disk full.*No space left on device/.test(line)
-          ),
-          `the log should say why:\n${logs.join("\n")}`,
-        );
+          // Space returns: the same requests succeed.
+          await Deno.remove(filler);
+          await mount(["-o", "remount,size=64m", mountPoint]);
+          assert.deepEqual(await readBody(await fetch(tarball(three))), three.tarball);
+          assert.deepEqual(await readBody(await fetch(tarball(chunked))), chunked.tarball);
+          assert.equal(
+            (await fetch(`${registry.npmUrl}/${cold.name}`).then((r) => r.json())).name,
+            cold.name,
+          );
+          assert.deepEqual(await readBody(await fetch(tarball(cold))), cold.tarball);
+          assert.deepEqual(await tempFiles(dataDir), []);
+          const recovered = await verifyStore(dataDir);
+          assert.deepEqual(recovered.bad, []);
+          assert.equal(recovered.checked, whileFull.checked + 6); // 3 files + the cold packument's 3
 
-        // A full disk fails metadata too: a cold packument cannot be stored.
-        const filler = join(mountPoint, "filler");
-        const filled = await fill(filler);
-        const metadata = await fetch(`${registry.npmUrl}/${cold.name}`);
-        assert.equal(metadata.status, 507);
-        assert.match((await metadata.json()).error, /disk is full/);
-
-        // Still up; nothing partial, nothing corrupt.
-        assert.equal((await fetch(`${registry.url}/-/health`).then((r) => r.json())).ok, true);
-        assert.deepEqual(await tempFiles(dataDir), []);
-        const whileFull = await verifyStore(dataDir);
-        assert.deepEqual(whileFull.bad, []);
-        const diskFullLines = logs.filter((line) => /disk full/.test(line));
-        assert.ok(diskFullLines.length >= 3, logs.join("\n"));
-
-        // Space returns: the same requests succeed.
-        await Deno.remove(filler);
-        await mount(["-o", "remount,size=64m", mountPoint]);
-        assert.deepEqual(await readBody(await fetch(tarball(three))), three.tarball);
-        assert.deepEqual(await readBody(await fetch(tarball(chunked))), chunked.tarball);
-        assert.equal(
-          (await fetch(`${registry.npmUrl}/${cold.name}`).then((r) => r.json())).name,
-          cold.name,
-        );
-        assert.deepEqual(await readBody(await fetch(tarball(cold))), cold.tarball);
-        assert.deepEqual(await tempFiles(dataDir), []);
-        const recovered = await verifyStore(dataDir);
-        assert.deepEqual(recovered.bad, []);
-        assert.equal(recovered.checked, whileFull.checked + 6); // 3 files + the cold packument's 3
-
-        console.log(
-          `disk full: 4 MiB tmpfs, ${(freeAfterTwo / MiB).toFixed(2)} MiB free after a 2 MiB ` +
-            `tarball; 3 MiB tarball -> ${refused.status} "${refusal}"; 3 MiB chunked -> 200 cut ` +
-            `off; filler ${(filled / MiB).toFixed(2)} MiB -> cold packument ${metadata.status}; ` +
-            `${diskFullLines.length} "disk full" log lines; ${whileFull.checked} blobs clean while ` +
-            `full, ${recovered.checked} after remount to 64 MiB and retry`,
-        );
-        for (const line of diskFullLines) console.log(`  log: ${line}`);
-      });
+          console.log(
+            `disk full: 4 MiB tmpfs, ${(freeAfterTwo / MiB).toFixed(2)} MiB free after a 2 MiB ` +
+              `tarball; 3 MiB tarball -> ${refused.status} "${refusal}"; 3 MiB chunked -> 200 cut ` +
+              `off; filler ${
+                (filled / MiB).toFixed(2)
+              } MiB -> cold packument ${metadata.status}; ` +
+              `${diskFullLines.length} "disk full" log lines; ${whileFull.checked} blobs clean while ` +
+              `full, ${recovered.checked} after remount to 64 MiB and retry`,
+          );
+          for (const line of diskFullLines) console.log(`  log: ${line}`);
+        },
+      );
     } finally {
       await upstream.close();
       if (mounted) {

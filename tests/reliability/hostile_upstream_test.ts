@@ -47,11 +47,13 @@ async function withHostile(
   };
   try {
     await withRegistry({
-      npmUpstream: upstream.url,
-      pypiUpstream: `${upstream.url}/simple`,
-      pypiFilesUpstream: `${upstream.url}/files`,
-      cargoUpstream: `${upstream.url}/index`,
-      cargoFilesUpstream: `${upstream.url}/crates`,
+      upstreams: {
+        npm_upstream: upstream.url,
+        pypi_upstream: `${upstream.url}/simple`,
+        pypi_files_upstream: `${upstream.url}/files`,
+        cargo_upstream: `${upstream.url}/index`,
+        cargo_files_upstream: `${upstream.url}/crates`,
+      },
       // Every request asks the upstream and waits for it: each attack reaches the server.
       metadataTtlSeconds: 0,
       metadataMaxStaleSeconds: 0,

@@ -275,7 +275,7 @@ async function npmPublishDoc(name: string, version: string) {
 Deno.test("npm: /<name>/<version|tag> answers from a version index, not a parse per request", async () => {
   const upstream = startNpmUpstream();
   try {
-    await withRegistry({ npmUpstream: upstream.url }, async (registry) => {
+    await withRegistry({ upstreams: { npm_upstream: upstream.url } }, async (registry) => {
       const version = (path: string) => fetch(`${registry.npmUrl}/${upstream.big}/${path}`);
       const expected = (v: string) => ({
         ...upstream.manifest(upstream.big, v),
@@ -349,7 +349,7 @@ Deno.test("npm: /<name>/<version|tag> answers from a version index, not a parse 
 Deno.test("npm: scoped names reach one source in every spelling, admin routes included", async () => {
   const upstream = startNpmUpstream();
   try {
-    await withRegistry({ npmUpstream: upstream.url }, async (registry) => {
+    await withRegistry({ upstreams: { npm_upstream: upstream.url } }, async (registry) => {
       const put = (spelling: string, doc: unknown) =>
         fetch(
           `${registry.npmUrl}/${spelling}`,
@@ -442,8 +442,10 @@ Deno.test("PyPI: every PEP 503 spelling reaches one project, private or upstream
   const upstream = startStandInUpstream({ size: 1024 });
   try {
     await withRegistry({
-      pypiUpstream: `${upstream.url}/simple`,
-      pypiFilesUpstream: upstream.url,
+      upstreams: {
+        pypi_upstream: `${upstream.url}/simple`,
+        pypi_files_upstream: upstream.url,
+      },
     }, async (registry) => {
       const upload = (form: FormData) =>
         fetch(`${registry.url}/pypi/legacy/`, {
@@ -495,11 +497,13 @@ Deno.test("keys from clients never reach Object.prototype: 404 or 400, never 500
   const upstream = startStandInUpstream({ size: 1024 });
   try {
     await withRegistry({
-      npmUpstream: upstream.url,
-      pypiUpstream: `${upstream.url}/simple`,
-      pypiFilesUpstream: upstream.url,
-      cargoUpstream: `${upstream.url}/index`,
-      cargoFilesUpstream: `${upstream.url}/crates`,
+      upstreams: {
+        npm_upstream: upstream.url,
+        pypi_upstream: `${upstream.url}/simple`,
+        pypi_files_upstream: upstream.url,
+        cargo_upstream: `${upstream.url}/index`,
+        cargo_files_upstream: `${upstream.url}/crates`,
+      },
     }, async (registry) => {
       const name = upstream.name;
       // Each document is cached first, so the lookups below reach its file or version index.

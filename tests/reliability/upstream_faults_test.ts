@@ -42,10 +42,12 @@ for (const ecosystem of ECOSYSTEMS) {
     const figures: string[] = [];
     try {
       await withRegistry({
-        npmUpstream: upstream.url,
-        pypiUpstream: `${upstream.url}/simple`,
-        cargoUpstream: `${upstream.url}/index`,
-        cargoFilesUpstream: `${upstream.url}/crates`,
+        upstreams: {
+          npm_upstream: upstream.url,
+          pypi_upstream: `${upstream.url}/simple`,
+          cargo_upstream: `${upstream.url}/index`,
+          cargo_files_upstream: `${upstream.url}/crates`,
+        },
         // Every request revalidates, and waits for it: each fault reaches the upstream and the
         // client sees what came of it.
         metadataTtlSeconds: 0,

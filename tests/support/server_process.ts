@@ -1,6 +1,7 @@
 // The real registry as a separate process (`vm pkg start --foreground`), owned by the test: it
 // can be killed with any signal, and its output is collected for diagnostics.
 import { selfCommand } from "../../src/daemon/self_command.ts";
+import { ECOSYSTEMS } from "../../src/registry/ecosystems.ts";
 
 export interface ServerProcess {
   pid: number;
@@ -15,6 +16,7 @@ export interface ServerProcess {
 export interface ServerProcessOptions {
   port: number;
   dataDir: string;
+  /** The stand-in upstream every ecosystem's upstream settings point at. */
   npmUpstream: string;
   /** Extra `pkg start` flags. */
   args?: string[];
@@ -32,17 +34,11 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     options.dataDir,
     "--no-config",
     "--no-bridge",
-    "--npm-upstream",
-    options.npmUpstream,
-    // Never the public registries, whatever a test asks for.
-    "--pypi-upstream",
-    options.npmUpstream,
-    "--pypi-files-upstream",
-    options.npmUpstream,
-    "--cargo-upstream",
-    options.npmUpstream,
-    "--cargo-files-upstream",
-    options.npmUpstream,
+    // Every upstream is the stand-in: never the public registries, whatever a test asks for.
+    ...ECOSYSTEMS.flatMap((ecosystem) => ecosystem.upstreams).flatMap((setting) => [
+      `--${setting.key.replaceAll("_", "-")}`,
+      options.npmUpstream,
+    ]),
     ...(options.args ?? []),
   ]);
   const started = performance.now();

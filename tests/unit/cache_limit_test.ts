@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { BlobStore, type RemoveGuard } from "../../src/store/blob_store.ts";
-import { CacheLimit, recordsWithoutBlob } from "../../src/store/cache_limit.ts";
+import { type CacheAreas, CacheLimit, recordsWithoutBlob } from "../../src/store/cache_limit.ts";
 import { AdjustableClock, systemClock } from "../../src/store/clock.ts";
 
 /**
@@ -38,6 +38,9 @@ async function withStore<B extends BlobStore = BlobStore>(
   }
 }
 
+/** Where the records are, as the server tells the cache limit (the store knows no ecosystem). */
+const AREAS: CacheAreas = { publicFiles: [["npm", "tarball"]], privateOwners: ["npm"] };
+
 /** A 10 KB public file recorded as the ecosystems do, stored `age` ms ago. */
 async function publicFile(kv: Deno.Kv, blobs: BlobStore, name: string, age: number) {
   const bytes = new TextEncoder().encode(name.repeat(10_240).slice(0, 10_240));
@@ -62,7 +65,7 @@ Deno.test("past the limit the least recently used public files go; private ones 
       size: privateBytes.byteLength,
       version: "1.0.0",
     });
-    const limit = new CacheLimit(kv, blobs, 35 * 1024, systemClock);
+    const limit = new CacheLimit(kv, blobs, 35 * 1024, systemClock, AREAS);
     limit.touch(used.key); // served just now: the most recently used
     const result = await limit.enforce();
     assert.equal(result.evictedFiles, 2);
@@ -88,7 +91,7 @@ Deno.test("gc removes old blobs nothing refers to, and nothing else", async () =
     const anHourAgo = new Date(Date.now() - 3600_000);
     await Deno.utime(blobs.pathOf(orphan), anHourAgo, anHourAgo);
     await Deno.utime(blobs.pathOf(kept.sha256), anHourAgo, anHourAgo);
-    const limit = new CacheLimit(kv, blobs, null, systemClock);
+    const limit = new CacheLimit(kv, blobs, null, systemClock, AREAS);
     const result = await limit.gc();
     assert.equal(result.orphanBlobs, 1);
     assert.equal(result.evictedFiles, 0, "no limit: nothing evicted");
@@ -116,7 +119,7 @@ Deno.test("a file used a second ago is evicted like any other when it is the lea
     const clock = new AdjustableClock();
     const files = [];
     for (const name of ["a", "b", "c", "d"]) files.push(await publicFile(kv, blobs, name, 1000));
-    const limit = new CacheLimit(kv, blobs, 25 * 1024, clock);
+    const limit = new CacheLimit(kv, blobs, 25 * 1024, clock, AREAS);
     // All of them used within the last few milliseconds, a first.
     for (const file of files) {
       limit.touch(file.key);
@@ -134,7 +137,7 @@ Deno.test("a file a request is about to open is spared; the pass runs again once
   await withStore(async (kv, blobs) => {
     const a = await publicFile(kv, blobs, "a", 50_000);
     const b = await publicFile(kv, blobs, "b", 40_000);
-    const limit = new CacheLimit(kv, blobs, 15 * 1024, systemClock);
+    const limit = new CacheLimit(kv, blobs, 15 * 1024, systemClock, AREAS);
     const releaseA = limit.reading(a.key);
     const releaseB = limit.reading(b.key);
     await limit.enforce();
@@ -156,7 +159,7 @@ Deno.test("eviction racing a new record for the same bytes never leaves a record
   await withStore<RacingBlobStore>(async (kv, blobs) => {
     const old = await publicFile(kv, blobs, "a", 3_600_000);
     const bytes = (await blobs.readBytes(old.sha256))!;
-    const limit = new CacheLimit(kv, blobs, 5 * 1024, systemClock);
+    const limit = new CacheLimit(kv, blobs, 5 * 1024, systemClock, AREAS);
     // After the pass deleted a's record and decided its blob may go: the same bytes are stored
     // again under another name (a download of an alias, say) and recorded.
     const copy = ["npm", "tarball", "alias", "alias-1.0.0.tgz"];
@@ -169,7 +172,7 @@ Deno.test("eviction racing a new record for the same bytes never leaves a record
     assert.equal((await kv.get(old.key)).value, null, "a was evicted");
     assert.equal(blobs.beforeRemove, undefined, "the race was run");
     assert.deepEqual(await danglingRecords(kv, blobs), []);
-    assert.deepEqual(await recordsWithoutBlob(kv, blobs), []);
+    assert.deepEqual(await recordsWithoutBlob(kv, blobs, AREAS), []);
     assert.deepEqual(await blobs.readBytes(old.sha256), bytes);
     await limit.close();
   }, RacingBlobStore);
@@ -181,7 +184,7 @@ Deno.test("eviction never deletes a blob stored again just before the pass, whos
     const bytes = (await blobs.readBytes(old.sha256))!;
     // A writer stored the same bytes (renamed over the blob) and has not committed its record.
     await blobs.putBytes(bytes);
-    const limit = new CacheLimit(kv, blobs, 5 * 1024, systemClock);
+    const limit = new CacheLimit(kv, blobs, 5 * 1024, systemClock, AREAS);
     await limit.enforce();
     assert.equal((await kv.get(old.key)).value, null, "a's record was evicted");
     await kv.set(["npm", "private-file", "mine", "mine-1.0.0.tgz"], {
@@ -210,7 +213,7 @@ Deno.test("the orphan sweep racing a publish of the same bytes never leaves a re
         version: "1.0",
       });
     };
-    const limit = new CacheLimit(kv, blobs, null, systemClock);
+    const limit = new CacheLimit(kv, blobs, null, systemClock, AREAS);
     const result = await limit.gc();
     assert.equal(blobs.beforeRemove, undefined, "the race was run");
     assert.deepEqual(await danglingRecords(kv, blobs), []);
@@ -230,7 +233,7 @@ Deno.test("a pass that fails is logged, not swallowed", async () => {
     await publicFile(kv, blobs, "a", 50_000);
     await publicFile(kv, blobs, "b", 40_000);
     const errors: string[] = [];
-    const limit = new CacheLimit(kv, blobs, 15 * 1024, systemClock, {
+    const limit = new CacheLimit(kv, blobs, 15 * 1024, systemClock, AREAS, {
       onError: (message) => errors.push(message),
     });
     limit.afterStore();

@@ -6,7 +6,8 @@ import {
 } from "../../src/publish/cargo.ts";
 import { cargoPublishConfigToml } from "../../src/registry/cargo/client_config.ts";
 import { checkCrateArchive, firstEntryPath } from "../../src/registry/cargo/crate_archive.ts";
-import { parseCargoPath } from "../../src/registry/cargo/names.ts";
+import { cargo } from "../../src/registry/cargo/mod.ts";
+import { matched, routesOf } from "../support/routes.ts";
 import { isThisRegistryIndex } from "../../src/registry/cargo/private_crates.ts";
 import {
   compareVersions,
@@ -231,21 +232,22 @@ Deno.test("a .crate must hold its files under <name>-<version>/", async () => {
   assert.equal(firstEntryPath(new Uint8Array([...header, ...data, ...entry])), longPath);
 });
 
-Deno.test("cargo's write routes parse; near misses do not", () => {
-  assert.deepEqual(parseCargoPath("api/v1/crates/new"), { kind: "publish" });
-  assert.deepEqual(parseCargoPath("api/v1/crates"), { kind: "search" });
-  assert.deepEqual(parseCargoPath("api/v1/crates/Serde/1.0.0/yank"), {
-    kind: "yank",
-    name: "serde",
-    version: "1.0.0",
-    yanked: true,
+Deno.test("cargo's write routes match by method; near misses do not", () => {
+  const routes = routesOf(cargo);
+  const crates = "/cargo/api/v1/crates";
+  assert.equal(matched(routes, "PUT", `${crates}/new`)?.pattern, `${crates}/new`);
+  assert.equal(matched(routes, "GET", crates)?.pattern, crates);
+  assert.deepEqual(matched(routes, "DELETE", `${crates}/Serde/1.0.0/yank`), {
+    pattern: `${crates}/:name/:version/yank`,
+    params: { name: "Serde", version: "1.0.0" },
   });
-  assert.deepEqual(parseCargoPath("api/v1/crates/serde/1.0.0-rc.1/unyank"), {
-    kind: "yank",
-    name: "serde",
-    version: "1.0.0-rc.1",
-    yanked: false,
+  assert.deepEqual(matched(routes, "PUT", `${crates}/serde/1.0.0-rc.1/unyank`), {
+    pattern: `${crates}/:name/:version/unyank`,
+    params: { name: "serde", version: "1.0.0-rc.1" },
   });
+  // The right path with the wrong method: the route is found, the method is not (405).
+  const wrong = routes.match("PUT", `${crates}/serde/1.0.0/yank`);
+  assert.deepEqual(wrong.kind === "method" && wrong.allow, ["DELETE"]);
   for (
     const path of [
       "api/v1/crates/new/x",
@@ -256,7 +258,9 @@ Deno.test("cargo's write routes parse; near misses do not", () => {
       "api/v1/other",
     ]
   ) {
-    assert.equal(parseCargoPath(path), undefined, path);
+    for (const method of ["GET", "PUT", "DELETE"]) {
+      assert.equal(routes.match(method, `/cargo/${path}`).kind, "none", `${method} ${path}`);
+    }
   }
 });
 

@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
 import { cargoConfigArgs, cargoConfigToml } from "../../src/registry/cargo/client_config.ts";
-import {
-  crateKey,
-  indexPath,
-  indexSpellings,
-  parseCargoPath,
-} from "../../src/registry/cargo/names.ts";
+import { crateKey, indexPath, indexSpellings } from "../../src/registry/cargo/names.ts";
+import { cargo } from "../../src/registry/cargo/mod.ts";
+import { matched, routesOf } from "../support/routes.ts";
 
 Deno.test("sparse index paths follow cargo's layout", () => {
   assert.equal(indexPath("a"), "1/a");
@@ -27,25 +24,23 @@ Deno.test("crate names compare as crates.io compares them: case and - or _ ignor
   assert.equal(indexSpellings("a-b-c-d-e-f-g-h", 64), undefined);
 });
 
-Deno.test("index and download routes parse; anything else does not", () => {
-  assert.deepEqual(parseCargoPath("index/config.json"), { kind: "config" });
-  assert.deepEqual(parseCargoPath("index/se/rd/serde"), {
-    kind: "index",
-    name: "serde",
-    path: "se/rd/serde",
+Deno.test("index and download routes match; anything else does not", () => {
+  const routes = routesOf(cargo);
+  const get = (path: string) => matched(routes, "GET", `/cargo/${path}`);
+  assert.equal(get("index/config.json")?.pattern, "/cargo/index/config.json");
+  assert.deepEqual(get("index/se/rd/serde"), {
+    pattern: "/cargo/index/:path+",
+    params: { name: "serde" },
   });
-  assert.deepEqual(parseCargoPath("index/3/l/log"), {
-    kind: "index",
-    name: "log",
-    path: "3/l/log",
+  assert.deepEqual(get("index/3/l/log"), {
+    pattern: "/cargo/index/:path+",
+    params: { name: "log" },
   });
-  assert.deepEqual(parseCargoPath("api/v1/crates/serde/1.0.200/download"), {
-    kind: "download",
-    name: "serde",
-    version: "1.0.200",
+  assert.deepEqual(get("api/v1/crates/serde/1.0.200/download"), {
+    pattern: "/cargo/api/v1/crates/:name/:version/download",
+    params: { name: "serde", version: "1.0.200" },
   });
-  assert.deepEqual(parseCargoPath("api/v1/crates/Inflector/0.11.4/download"), {
-    kind: "download",
+  assert.deepEqual(get("api/v1/crates/Inflector/0.11.4/download")?.params, {
     name: "Inflector",
     version: "0.11.4",
   });
@@ -57,13 +52,16 @@ Deno.test("index and download routes parse; anything else does not", () => {
       "index/se%2Frd/serde",
       "index/1/-",
       "index/se/rd/serde/extra",
+      "index/se/rd/serde/",
+      "index//rd/serde",
       "api/v1/crates/serde/not-a-version/download",
       "api/v1/crates/../1.0.0/download",
+      "api/v1/crates/se%72de/1.0.0/download",
       "api/v1/crates/serde/1.0.0",
       `index/aa/aa/${"a".repeat(70)}`,
     ]
   ) {
-    assert.equal(parseCargoPath(path), undefined, path);
+    assert.equal(routes.match("GET", `/cargo/${path}`).kind, "none", path);
   }
 });
 

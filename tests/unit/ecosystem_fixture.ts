@@ -70,7 +70,10 @@ export async function withEcosystem(
   await rendered.init();
   const clock = new TestClock();
   const stats = await Stats.load(kv, [ECOSYSTEM]);
-  const cacheLimit = new CacheLimit(kv, blobs, null, clock, { rendered });
+  const cacheLimit = new CacheLimit(kv, blobs, null, clock, {
+    publicFiles: [[ECOSYSTEM, "file"]],
+    privateOwners: [ECOSYSTEM],
+  }, { rendered });
   const ctx = ecosystemContext(
     {
       kv,

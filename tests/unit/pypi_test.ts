@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { negotiateSimpleFormat } from "../../src/registry/pypi/content_type.ts";
-import { normalizeProjectName, parsePypiPath } from "../../src/registry/pypi/names.ts";
+import { normalizeProjectName } from "../../src/registry/pypi/names.ts";
+import { pypi } from "../../src/registry/pypi/mod.ts";
+import { answer, matched, routesOf } from "../support/routes.ts";
 import { processProjectPage, processRootPage } from "../../src/registry/pypi/simple_page.ts";
 
 const encode = (value: unknown) =>
@@ -12,28 +14,28 @@ Deno.test("PEP 503 normalization", () => {
   assert.equal(normalizeProjectName("a--b__c..d"), "a-b-c-d");
 });
 
-Deno.test("Simple API paths: pages, redirects, files, and junk", () => {
-  assert.deepEqual(parsePypiPath("simple/", "/pypi"), { kind: "root" });
-  assert.deepEqual(parsePypiPath("simple", "/pypi"), {
-    kind: "redirect",
-    location: "/pypi/simple/",
-  });
-  assert.deepEqual(parsePypiPath("simple/requests/", "/pypi"), {
-    kind: "project",
-    name: "requests",
+Deno.test("Simple API paths: pages, redirects, files, and junk", async () => {
+  const routes = routesOf(pypi);
+  const get = (path: string) => matched(routes, "GET", `/pypi/${path}`);
+  const location = async (path: string) => {
+    const response = await answer(routes, "GET", `/pypi/${path}`);
+    assert.equal(response.status, 301, path);
+    return response.headers.get("location");
+  };
+  assert.equal(get("simple/")?.pattern, "/pypi/simple/");
+  assert.equal(await location("simple"), "/pypi/simple/");
+  assert.equal((await answer(routes, "GET", "/pypi")).headers.get("location"), "/pypi/simple/");
+  assert.deepEqual(get("simple/requests/"), {
+    pattern: "/pypi/simple/:project/",
+    params: { name: "requests", normalized: "requests" },
   });
   for (const path of ["simple/Requests/", "simple/requests", "simple/Zope.Interface"]) {
-    const route = parsePypiPath(path, "/pypi");
-    assert.equal(route?.kind, "redirect", path);
+    assert.match((await location(path))!, /^\/pypi\/simple\/[a-z-]+\/$/, path);
   }
-  assert.deepEqual(parsePypiPath("simple/Zope.Interface", "/pypi"), {
-    kind: "redirect",
-    location: "/pypi/simple/zope-interface/",
-  });
-  assert.deepEqual(parsePypiPath("files/six/six-1.16.0-py2.py3-none-any.whl.metadata", "/pypi"), {
-    kind: "metadata",
-    project: "six",
-    filename: "six-1.16.0-py2.py3-none-any.whl",
+  assert.equal(await location("simple/Zope.Interface"), "/pypi/simple/zope-interface/");
+  assert.deepEqual(get("files/six/six-1.16.0-py2.py3-none-any.whl.metadata"), {
+    pattern: "/pypi/files/:project/:file",
+    params: { project: "six", filename: "six-1.16.0-py2.py3-none-any.whl", metadata: true },
   });
   for (
     const path of [
@@ -49,7 +51,7 @@ Deno.test("Simple API paths: pages, redirects, files, and junk", () => {
       `simple/${"a".repeat(201)}/`,
     ]
   ) {
-    assert.equal(parsePypiPath(path, "/pypi"), undefined, path);
+    assert.equal(routes.match("GET", `/pypi/${path}`).kind, "none", path);
   }
 });
 

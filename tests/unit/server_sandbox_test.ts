@@ -61,8 +61,11 @@ Deno.test("a path with a comma cannot be granted (Deno splits the list there)", 
 });
 
 Deno.test("an offline server fetches from nowhere; otherwise from each configured upstream", () => {
-  assert.deepEqual(upstreamsOf({ offline: true, npmUpstream: "http://127.0.0.1:9" }), []);
-  assert.deepEqual(upstreamsOf({ npmUpstream: "http://127.0.0.1:9" }), [
+  assert.deepEqual(
+    upstreamsOf({ offline: true, upstreams: { npm_upstream: "http://127.0.0.1:9" } }),
+    [],
+  );
+  assert.deepEqual(upstreamsOf({ upstreams: { npm_upstream: "http://127.0.0.1:9" } }), [
     "http://127.0.0.1:9",
     "https://pypi.org/simple",
     "https://files.pythonhosted.org",

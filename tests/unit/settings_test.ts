@@ -62,7 +62,7 @@ Deno.test("no file means every default, from the registry's own constants", asyn
     assert.deepEqual(settings.fromFile, {});
     assert.equal(settings.port, DEFAULT_PORT);
     assert.equal(settings.host, "127.0.0.1");
-    assert.equal(settings.pypiUpstream, DEFAULT_PYPI_INDEX);
+    assert.equal(settings.upstreams.pypi_upstream, DEFAULT_PYPI_INDEX);
     assert.equal(settings.metadataTtlSeconds, DEFAULT_METADATA_TTL_SECONDS);
     assert.equal(settings.maxCacheSizeBytes, null);
     assert.equal(settings.logRequests, false);
@@ -96,11 +96,11 @@ Deno.test("every key parses its good values and the file's text is kept", async 
     assert.equal(settings.port, 4873);
     assert.equal(settings.host, "0.0.0.0");
     assert.equal(settings.dataDir, "/home/u/vm-data");
-    assert.equal(settings.npmUpstream, "https://registry.npmmirror.com");
-    assert.equal(settings.pypiUpstream, "http://127.0.0.1:9000/simple");
-    assert.equal(settings.pypiFilesUpstream, "https://files.example");
-    assert.equal(settings.cargoUpstream, "https://index.example");
-    assert.equal(settings.cargoFilesUpstream, "https://static.example/crates");
+    assert.equal(settings.upstreams.npm_upstream, "https://registry.npmmirror.com");
+    assert.equal(settings.upstreams.pypi_upstream, "http://127.0.0.1:9000/simple");
+    assert.equal(settings.upstreams.pypi_files_upstream, "https://files.example");
+    assert.equal(settings.upstreams.cargo_upstream, "https://index.example");
+    assert.equal(settings.upstreams.cargo_files_upstream, "https://static.example/crates");
     assert.equal(settings.metadataTtlSeconds, 300);
     assert.equal(settings.maxCacheSizeBytes, 10 * 1024 ** 3);
     assert.equal(settings.logRequests, true);
@@ -249,7 +249,7 @@ Deno.test("reset KEY removes the key and keeps the rest and the comments", async
       ),
     );
     const settings = await loadSettings(path);
-    assert.equal(settings.npmUpstream, "https://registry.npmjs.org");
+    assert.equal(settings.upstreams.npm_upstream, "https://registry.npmjs.org");
     assert.equal(settings.port, 4000);
     // The first key carries the file's header in yaml's model: the header stays.
     assert.deepEqual(await resetSettings("host", path), ["host"]);

@@ -1,6 +1,9 @@
 // The cargo configuration that makes this registry replace crates.io. Source replacement cannot
 // be set through environment variables, so it is written to a config file (or passed with
-// `--config`); `vm pkg use`, `vm pkg exec` and VM provisioning all use this one function.
+// `--config`); `vm pkg use`, `vm pkg exec`, project configuration and VM provisioning all use
+// `cargoClients`, built on these functions.
+import { join } from "node:path";
+import type { ClientSetup } from "../ecosystem.ts";
 
 export const CARGO_SOURCE_NAME = "vm";
 
@@ -46,3 +49,48 @@ export function cargoPublishConfigToml(registryUrl: string): string {
     "",
   ].join("\n");
 }
+
+/** The public crates.io sparse index, where cargo goes when no registry is in the way. */
+export const PUBLIC_CARGO_INDEX = "sparse+https://index.crates.io/";
+
+/**
+ * cargo's `--config` arguments that send crates.io to index.crates.io even when a config file
+ * replaces it with the registry. A replacement cannot be removed, only replaced again, and a source
+ * at index.crates.io is refused while crates.io itself is that sparse index ("defines source
+ * registry `crates-io`, but that source is already defined"); with crates.io's documented
+ * `protocol = "git"` its identity is the git index, so the sparse index may replace it. Lockfiles
+ * are unaffected: a replaced crates.io is recorded as crates.io (checked with cargo 1.96).
+ */
+export function publicCargoConfigArgs(): string[] {
+  return [
+    "--config",
+    'registries.crates-io.protocol="git"',
+    "--config",
+    'source.crates-io.replace-with="public-crates-io"',
+    "--config",
+    `source.public-crates-io.registry="${PUBLIC_CARGO_INDEX}"`,
+  ];
+}
+
+export const cargoClients: ClientSetup = {
+  commands: [{
+    name: "cargo",
+    shellFunction: true,
+    args: (registry) => cargoConfigArgs(registry.baseUrl),
+    // `cargo +nightly fetch`: the toolchain must stay first.
+    keepsFirstArgWith: "+",
+    publicArgs: publicCargoConfigArgs(),
+  }],
+  userFiles: (registry) => ({ ".cargo/config.toml": cargoConfigToml(registry.baseUrl) }),
+  projectFiles: async (dir, registry, probe) => {
+    if (!await probe.exists(join(dir, "Cargo.toml"))) return [];
+    return [{
+      path: join(dir, ".cargo", "config.toml"),
+      block: cargoConfigToml(registry.baseUrl).split("\n").filter((line) => !line.startsWith("#"))
+        .join("\n").trim() + "\n",
+      conflict: (others) =>
+        /^\s*\[source\.(crates-io|vm)\]/m.test(others) ? "it replaces crates.io itself" : undefined,
+    }];
+  },
+  projectFilePaths: (dir) => Promise.resolve([join(dir, ".cargo", "config.toml")]),
+};

@@ -6,15 +6,14 @@
 import { JsonBlobCache } from "../../store/json_blob_cache.ts";
 import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
 import type { EcosystemContext } from "../context.ts";
-import { baseUrlFor, jsonResponse } from "../http.ts";
-import { failureResponse, UpstreamDataError } from "../outcomes.ts";
+import { baseUrlFor, errorResponse, jsonResponse } from "../http.ts";
+import { UpstreamDataError } from "../outcomes.ts";
 import { serveDocument } from "../documents.ts";
 import { servePackageFile } from "../package_files.ts";
-import { ClientError } from "../request_body.ts";
-import { type CargoRoute, indexPath, isValidCrateName, parseCargoPath } from "./names.ts";
+import { crateVersionParams, indexFileParam, indexPath, isValidCrateName } from "./names.ts";
 import type { PrivatePackages } from "../../store/private_packages.ts";
-import type { EcosystemRegistry } from "../ecosystem.ts";
-import { cargoError, toCargoErrors } from "./errors.ts";
+import type { EcosystemService } from "../ecosystem.ts";
+import { type Route, route } from "../route_table.ts";
 import { PrivateCrates } from "./private_crates.ts";
 
 export interface CargoOptions {
@@ -27,15 +26,21 @@ export interface CargoOptions {
 export const DEFAULT_CARGO_INDEX = "https://index.crates.io";
 export const DEFAULT_CARGO_FILES = "https://static.crates.io/crates";
 
+/** Where cargo's routes live. */
+export const CARGO_PREFIX = "/cargo";
+/** KV prefix of cached index files: `[...INDEX_FILES, crate]` → IndexRecord. */
+export const INDEX_FILES = ["cargo", "index"] as const;
+/** KV prefix of cached .crate files: `[...CRATE_FILES, crate, version]` → StoredFile. */
+export const CRATE_FILES = ["cargo", "crate"] as const;
+
 interface IndexRecord {
   digest: string;
   /** version → sha256 of the .crate, parsed once from the index lines. */
   checksumsDigest: string;
 }
 
-export class CargoRegistry implements EcosystemRegistry {
-  static readonly prefix = "/cargo";
-  readonly cachedFilesPrefix = ["cargo", "crate"];
+export class CargoRegistry implements EcosystemService {
+  readonly routes: readonly Route[];
   readonly #index: string;
   readonly #files: string;
   readonly #checksums: JsonBlobCache<Record<string, string>>;
@@ -49,6 +54,7 @@ export class CargoRegistry implements EcosystemRegistry {
       ctx,
       async (name) => (await this.#fetchIndex(name)).kind !== "not-found",
     );
+    this.routes = this.#routes();
   }
 
   get privates(): PrivatePackages {
@@ -63,75 +69,90 @@ export class CargoRegistry implements EcosystemRegistry {
     return isValidCrateName(name) ? name.toLowerCase() : undefined;
   }
 
-  /** `path` is everything after `/cargo/`. */
-  async handle(request: Request, path: string): Promise<Response> {
-    const route = parseCargoPath(path);
-    if (!route) return cargoError(404, `not a cargo registry path: /cargo/${path}`);
-    const allowed = allowedMethods(route);
-    if (!allowed.includes(request.method)) {
-      await request.body?.cancel().catch(() => {});
-      return cargoError(405, `${request.method} is not supported on /cargo/${path}`, {
-        allow: allowed.join(", "),
-      });
-    }
-    if (route.kind === "config") return this.#config(request);
-    this.ctx.stats.add("requests");
-    try {
-      return await toCargoErrors(await this.#serve(request, route));
-    } catch (error) {
-      if (error instanceof ClientError) {
-        await request.body?.cancel().catch(() => {});
-        return cargoError(error.status, error.message);
-      }
-      return await toCargoErrors(failureResponse(this.ctx, describe(route), error));
-    }
-  }
-
   idle(): Promise<void> {
     return this.ctx.idle();
   }
 
-  /** Packages whose metadata document is cached. */
-  documentCount(): Promise<number> {
-    return this.ctx.countRecords(["cargo", "index"]);
+  /** The sparse index, downloads, and the web API cargo's write commands use. */
+  #routes(): Route[] {
+    const P = CARGO_PREFIX;
+    const crates = `${P}/api/v1/crates`;
+    const privates = this.#private;
+    const withToken = async (request: Request, write: () => Promise<Response>) => {
+      const refusal = this.ctx.auth.refusal(request);
+      if (!refusal) return await write();
+      await request.body?.cancel().catch(() => {});
+      return refusal;
+    };
+    return [
+      route({
+        method: "GET",
+        pattern: `${P}/index/config.json`,
+        description: "the sparse index's config: dl and api point at this server",
+        handle: (request) => this.#config(request),
+      }),
+      route({
+        method: "GET",
+        pattern: `${P}/index/:path+`,
+        description: "an index file, relayed byte for byte (1/a, 3/l/log, se/rd/serde)",
+        params: (raw) => {
+          const name = indexFileParam(raw.path);
+          return name === undefined ? undefined : { name };
+        },
+        subject: ({ name }) => name,
+        handle: (request, { name }) => this.#indexFile(request, name),
+      }),
+      route({
+        method: "GET",
+        pattern: crates,
+        description: "cargo search: the private crates",
+        subject: () => "a crate search",
+        handle: (request) => privates.search(request),
+      }),
+      route({
+        method: "PUT",
+        pattern: `${crates}/new`,
+        description: "cargo publish of a private crate (token required)",
+        subject: () => "a crate upload",
+        handle: (request) => withToken(request, () => privates.publish(request)),
+      }),
+      route({
+        method: "GET",
+        pattern: `${crates}/:name/:version/download`,
+        description: "a .crate file, verified against the index's cksum",
+        params: (raw) => crateVersionParams(raw.name, raw.version),
+        subject: ({ name, version }) => `${name} ${version}`,
+        handle: (request, { name, version }) => this.#download(request, name, version),
+      }),
+      ...([["yank", "DELETE", true], ["unyank", "PUT", false]] as const).map(
+        ([action, method, yanked]) =>
+          route({
+            method,
+            pattern: `${crates}/:name/:version/${action}`,
+            description: `cargo ${yanked ? "yank" : "yank --undo"} of a private crate (token)`,
+            params: (raw) => crateVersionParams(raw.name, raw.version),
+            subject: ({ name, version }) => `${name.toLowerCase()} ${version}`,
+            handle: (request, { name, version }) =>
+              withToken(
+                request,
+                () => privates.setYanked(name.toLowerCase(), version, yanked),
+              ),
+          }),
+      ),
+    ];
   }
 
   /** `dl` and `api` point at this server, as the client reached it. */
   #config(request: Request): Response {
-    const base = baseUrlFor(request, this.ctx.fallbackHost, CargoRegistry.prefix);
+    const base = baseUrlFor(request, this.ctx.fallbackHost, CARGO_PREFIX);
     return jsonResponse({ dl: `${base}/api/v1/crates`, api: base }, 200, {
       "cache-control": "max-age=300, public",
     });
   }
 
-  async #serve(
-    request: Request,
-    route: Exclude<CargoRoute, { kind: "config" }>,
-  ): Promise<Response> {
-    switch (route.kind) {
-      case "index":
-        return this.#indexFile(request, route.name);
-      case "download":
-        return this.#download(request, route.name, route.version);
-      case "search":
-        return this.#private.search(request);
-      case "publish":
-      case "yank": {
-        const refusal = this.ctx.auth.refusal(request);
-        if (refusal) {
-          await request.body?.cancel().catch(() => {});
-          return refusal;
-        }
-        return route.kind === "publish"
-          ? await this.#private.publish(request)
-          : await this.#private.setYanked(route.name, route.version, route.yanked);
-      }
-    }
-  }
-
   #fetchIndex(name: string): Promise<MetadataOutcome<IndexRecord>> {
     return this.ctx.metadata.get<IndexRecord>({
-      key: ["cargo", "index", name],
+      key: [...INDEX_FILES, name],
       url: `${this.#index}/${indexPath(name)}`,
       ingest: async (body) => {
         assertIndexLines(name, body);
@@ -147,7 +168,7 @@ export class CargoRegistry implements EcosystemRegistry {
   async #indexFile(request: Request, name: string): Promise<Response> {
     if (this.#private.has(name)) return this.#private.indexFile(request, name);
     const outcome = await this.#fetchIndex(name);
-    if (outcome.kind === "not-found") return cargoError(404, `crate ${name} not found`);
+    if (outcome.kind === "not-found") return errorResponse(404, `crate ${name} not found`);
     return serveDocument(this.ctx, request, {
       outcome,
       digest: outcome.record.digest,
@@ -163,14 +184,14 @@ export class CargoRegistry implements EcosystemRegistry {
     const crate = name.toLowerCase();
     if (this.#private.has(crate)) return this.#private.download(request, name, version);
     return servePackageFile(this.ctx, request, {
-      recordKey: ["cargo", "crate", crate, version],
+      recordKey: [...CRATE_FILES, crate, version],
       label: `cargo:${crate}-${version}.crate`,
       contentType: "application/gzip",
       resolve: async () => {
         const outcome = await this.#fetchIndex(crate);
-        if (outcome.kind === "not-found") return cargoError(404, `crate ${name} not found`);
+        if (outcome.kind === "not-found") return errorResponse(404, `crate ${name} not found`);
         const checksum = (await this.#checksums.get(outcome.record.checksumsDigest))[version];
-        if (!checksum) return cargoError(404, `crate ${name} has no version ${version}`);
+        if (!checksum) return errorResponse(404, `crate ${name} has no version ${version}`);
         // Always the configured files upstream's standard path: the upstream index's own
         // config.json (its `dl`) is never fetched, so no upstream document decides where .crate
         // files come from (and the upstream client refuses any other origin, redirects too).
@@ -210,30 +231,4 @@ function parseChecksums(body: Uint8Array): Record<string, string> {
     }
   }
   return checksums;
-}
-
-/** The methods a route answers, as cargo sends them (yank is DELETE, unyank PUT). */
-function allowedMethods(route: CargoRoute): string[] {
-  switch (route.kind) {
-    case "publish":
-      return ["PUT"];
-    case "yank":
-      return [route.yanked ? "DELETE" : "PUT"];
-    default:
-      return ["GET", "HEAD"];
-  }
-}
-
-function describe(route: Exclude<CargoRoute, { kind: "config" }>): string {
-  switch (route.kind) {
-    case "download":
-    case "yank":
-      return `${route.name} ${route.version}`;
-    case "index":
-      return route.name;
-    case "publish":
-      return "a crate upload";
-    case "search":
-      return "a crate search";
-  }
 }

@@ -1,4 +1,5 @@
-// Sparse-index paths and crate names. Index paths are derived from the lowercased name
+// Sparse-index paths, crate names and the parameters of cargo routes (the routes themselves are
+// in handler.ts). Index paths are derived from the lowercased name
 // (`1/a`, `2/ab`, `3/a/abc`, `ab/cd/abcd…`), so a path is accepted only when its prefix is the one
 // the name implies: nothing else can reach the store or the upstream URL.
 //
@@ -6,15 +7,6 @@
 // crates.io refuses a new crate whose key is an existing crate's, so one key is one crate, but its
 // index stores each crate under its own lowercased spelling only (`se/rd/serde_json` is 200,
 // `se/rd/serde-json` 404): checking "does crates.io have this name" means asking every spelling.
-
-export type CargoRoute =
-  | { kind: "config" }
-  | { kind: "index"; name: string; path: string }
-  | { kind: "download"; name: string; version: string }
-  // The web API cargo's write commands use: publish, yank, unyank, search.
-  | { kind: "publish" }
-  | { kind: "yank"; name: string; version: string; yanked: boolean }
-  | { kind: "search" };
 
 const CRATE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 // SemVer with optional pre-release and build metadata.
@@ -53,30 +45,22 @@ export function indexPath(name: string): string {
   return `${lower.slice(0, 2)}/${lower.slice(2, 4)}/${lower}`;
 }
 
-/** Parses the path after `/cargo/`. */
-export function parseCargoPath(rawPath: string): CargoRoute | undefined {
-  const segments = rawPath.split("/");
-  if (segments.some((s) => s === "" || s.includes("%") || s.includes("\0"))) return undefined;
-  const [area, ...rest] = segments;
-  if (area === "index") {
-    if (rest.length === 1 && rest[0] === "config.json") return { kind: "config" };
-    const name = rest[rest.length - 1];
-    if (!name || !isValidCrateName(name)) return undefined;
-    const path = rest.join("/");
-    return path === indexPath(name) ? { kind: "index", name: name.toLowerCase(), path } : undefined;
-  }
-  if (area !== "api" || rest[0] !== "v1" || rest[1] !== "crates") return undefined;
-  // api/v1/crates (search) and api/v1/crates/new (publish)
-  if (rest.length === 2) return { kind: "search" };
-  if (rest.length === 3 && rest[2] === "new") return { kind: "publish" };
-  // api/v1/crates/{name}/{version}/{download|yank|unyank}
-  if (rest.length !== 5 || !isValidCrateName(rest[2]) || !isValidVersion(rest[3])) return undefined;
-  const [name, version, action] = rest.slice(2);
-  if (action === "download") return { kind: "download", name, version };
-  if (action === "yank" || action === "unyank") {
-    return { kind: "yank", name: name.toLowerCase(), version, yanked: action === "yank" };
-  }
-  return undefined;
+/**
+ * The crate an index path names (`se/rd/serde`, `3/l/log`), lowercased; undefined unless the
+ * path is exactly the one cargo's layout gives that name.
+ */
+export function indexFileParam(path: string): string | undefined {
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  if (!isValidCrateName(name) || path !== indexPath(name)) return undefined;
+  return name.toLowerCase();
+}
+
+/** A crate name and version from an API path, checked; undefined when either is not valid. */
+export function crateVersionParams(
+  name: string,
+  version: string,
+): { name: string; version: string } | undefined {
+  return isValidCrateName(name) && isValidVersion(version) ? { name, version } : undefined;
 }
 
 /** A version that can be part of a URL path and a file name: SemVer, never `/` or `..`. */

@@ -12,12 +12,11 @@ import { sha256Hex } from "../../store/hashing.ts";
 import { type PackageState, PrivatePackages } from "../../store/private_packages.ts";
 import type { EcosystemContext } from "../context.ts";
 import { privateDocumentOutcome, serveDocument } from "../documents.ts";
-import { jsonResponse } from "../http.ts";
+import { errorResponse, jsonResponse } from "../http.ts";
 import { servePrivateFile } from "../package_files.ts";
 import { packageToPublish } from "../private_policy.ts";
 import { ClientError, readLimitedBody } from "../request_body.ts";
 import { checkCrateArchive } from "./crate_archive.ts";
-import { cargoError, toCargoErrors } from "./errors.ts";
 import { crateKey, indexSpellings } from "./names.ts";
 import {
   compareVersions,
@@ -151,7 +150,7 @@ export class PrivateCrates {
   async indexFile(request: Request, name: string): Promise<Response> {
     const pkg = await this.privates.get(name);
     const digest = pkg?.documents[INDEX_DOCUMENT];
-    if (!pkg || !digest) return cargoError(404, `crate ${name} has no published versions here`);
+    if (!pkg || !digest) return errorResponse(404, `crate ${name} has no published versions here`);
     return serveDocument(this.ctx, request, {
       outcome: privateDocumentOutcome(pkg),
       digest,
@@ -170,8 +169,8 @@ export class PrivateCrates {
     const file = stored === undefined
       ? undefined
       : await this.privates.file(stored, crateFileName(stored, version));
-    if (!file) return cargoError(404, `crate ${name} has no version ${version}`);
-    return toCargoErrors(await servePrivateFile(this.ctx, request, file, "application/gzip"));
+    if (!file) return errorResponse(404, `crate ${name} has no version ${version}`);
+    return await servePrivateFile(this.ctx, request, file, "application/gzip");
   }
 
   /** One JSON line per version in publish order, with `yanked` as it is now. */

@@ -5,21 +5,24 @@ import { baseUrlFor, errorResponse, jsonResponse } from "../http.ts";
 import { type ExpectedDigest, parseIntegrity } from "../../store/hashing.ts";
 import { JsonBlobCache } from "../../store/json_blob_cache.ts";
 import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
-import { countMetadataOutcome, failureResponse } from "../outcomes.ts";
+import { countMetadataOutcome } from "../outcomes.ts";
 import { serveDocument } from "../documents.ts";
 import { fileNotListed, servePackageFile } from "../package_files.ts";
 import {
+  distTagParam,
   isValidPackageName,
-  type NpmRoute,
-  parseDistTagPath,
-  parseNpmPath,
+  packageParam,
+  revisionParam,
+  tarballParam,
   upstreamNamePath,
+  versionOrTagParam,
 } from "./names.ts";
 import { NpmPrivateRoutes } from "./private_routes.ts";
 import { ClientError, readLimitedBody } from "../request_body.ts";
 import { privateDocumentOutcome } from "../documents.ts";
 import { PrivatePackages } from "../../store/private_packages.ts";
-import type { EcosystemRegistry } from "../ecosystem.ts";
+import type { EcosystemService } from "../ecosystem.ts";
+import { type Params, type Route, route } from "../route_table.ts";
 import {
   derivePackument,
   rewriteTarballUrls,
@@ -53,11 +56,19 @@ interface DerivedDigests {
   versions?: { indexDigest: string; manifestsDigest: string };
 }
 
+/** Where npm's routes live. */
+export const NPM_PREFIX = "/npm";
+/** KV prefix of cached packuments: `[...PACKUMENTS, name]` → PackumentRecord. */
+export const PACKUMENTS = ["npm", "packument"] as const;
+/** KV prefix of cached tarballs: `[...TARBALLS, name, filename]` → StoredFile. */
+export const TARBALLS = ["npm", "tarball"] as const;
+
 const ABBREVIATED_TYPE = "application/vnd.npm.install-v1+json";
-const AUDIT_PATHS = new Set([
+/** The audit endpoints npm POSTs to at the end of an install (forwarded upstream). */
+const AUDIT_PATHS = [
   "-/npm/v1/security/advisories/bulk",
   "-/npm/v1/security/audits/quick",
-]);
+];
 const AUDIT_TIMEOUT_MS = 15_000;
 const PING_TIMEOUT_MS = 5_000;
 /** An audit body lists the names and versions of one tree: a few hundred KB, gzipped. */
@@ -65,10 +76,9 @@ const MAX_AUDIT_BODY = 16 * 1024 * 1024;
 /** Derivations of private documents kept in memory (their record is not the cache's). */
 const MAX_PRIVATE_DERIVED = 256;
 
-export class NpmRegistry implements EcosystemRegistry {
-  static readonly prefix = "/npm";
+export class NpmRegistry implements EcosystemService {
   readonly privates: PrivatePackages;
-  readonly cachedFilesPrefix = ["npm", "tarball"];
+  readonly routes: readonly Route[];
   readonly #upstream: string;
   readonly #tarballIndexes: JsonBlobCache<Record<string, TarballDigests>>;
   readonly #versionIndexes: JsonBlobCache<VersionIndex>;
@@ -88,6 +98,7 @@ export class NpmRegistry implements EcosystemRegistry {
       (state) => this.#private.render(state),
     );
     this.#private = new NpmPrivateRoutes(ctx, this.privates, (name) => this.#existsUpstream(name));
+    this.routes = this.#routes();
   }
 
   init(): Promise<void> {
@@ -103,36 +114,99 @@ export class NpmRegistry implements EcosystemRegistry {
     return (await this.#fetchPackument(name)).kind !== "not-found";
   }
 
-  /** `path` is everything after `/npm/`. */
-  async handle(request: Request, path: string): Promise<Response> {
-    if (path === "-/ping") return await this.#ping();
-    if (AUDIT_PATHS.has(path) && request.method === "POST") {
-      return await this.#forwardAudit(request, path);
-    }
-    if (path === "-/whoami") return this.#private.whoami(request);
-    if (path.startsWith("-/package/")) {
-      const distTagRoute = parseDistTagPath(path.slice("-/package/".length));
-      if (!distTagRoute) return errorResponse(400, `not a valid dist-tags path: /npm/${path}`);
-      return await this.#private.distTags(request, distTagRoute);
-    }
-    if (path.startsWith("-/")) {
-      return errorResponse(404, `vm pkg does not serve /npm/${path}`);
-    }
-    const route = parseNpmPath(path);
-    if (!route) return errorResponse(400, `not a valid npm package path: /npm/${path}`);
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      const written = await this.#private.write(request, route);
-      if (written) return written;
-      return errorResponse(405, `${request.method} is not supported on /npm/${path}`, {
-        allow: "GET, HEAD, PUT, DELETE",
-      });
-    }
-    this.ctx.stats.add("requests");
-    try {
-      return await this.#serve(request, route);
-    } catch (error) {
-      return this.#failure(route, error);
-    }
+  /** npm's routes, the `-/` ones first: no package name starts with `-`. */
+  #routes(): Route[] {
+    const P = NPM_PREFIX;
+    const privates = this.#private;
+    return [
+      route({
+        method: "GET",
+        pattern: `${P}/-/ping`,
+        description: "npm ping: the registry answers (with the upstream's status)",
+        handle: () => this.#ping(),
+      }),
+      ...AUDIT_PATHS.map((path) =>
+        route({
+          method: "POST",
+          pattern: `${P}/${path}`,
+          description: "npm audit: forwarded to the upstream byte for byte",
+          handle: (request) => this.#forwardAudit(request, path),
+        })
+      ),
+      route({
+        method: "GET",
+        pattern: `${P}/-/whoami`,
+        description: "npm whoami: the token's user (token required)",
+        handle: (request) => privates.whoami(request),
+      }),
+      route({
+        method: ["GET", "PUT", "POST", "DELETE"],
+        pattern: `${P}/-/package/:package+/dist-tags`,
+        description: "a private package's dist-tags (writes need the token)",
+        params: (raw) => withName(raw, {}),
+        handle: (request, { name }) => privates.distTags(request, { name }),
+      }),
+      route({
+        method: ["GET", "PUT", "POST", "DELETE"],
+        pattern: `${P}/-/package/:package+/dist-tags/:tag`,
+        description: "set or remove one dist-tag of a private package (token required)",
+        params: (raw) => withName(raw, { tag: distTagParam(raw.tag) }),
+        handle: (request, params) => privates.distTags(request, params),
+      }),
+      route({
+        method: "PUT",
+        pattern: `${P}/:package+/-rev/:rev`,
+        description: "npm deprecate / unpublish of a version: the document written back (token)",
+        params: (raw) => withName(raw, { rev: revisionParam(raw.rev) }),
+        handle: (request, { name, rev }) => privates.put(request, name, rev),
+      }),
+      route({
+        method: "DELETE",
+        pattern: `${P}/:package+/-rev/:rev`,
+        description: "npm unpublish of a whole private package (token required)",
+        params: (raw) => withName(raw, { rev: revisionParam(raw.rev) }),
+        handle: (request, { name, rev }) => privates.unpublishAll(request, name, rev),
+      }),
+      route({
+        method: "DELETE",
+        pattern: `${P}/:package+/-/:file/-rev/:rev`,
+        description: "the tarball removal that ends `npm unpublish name@version` (token required)",
+        params: (raw) =>
+          withName(raw, { filename: tarballParam(raw.file), rev: revisionParam(raw.rev) }),
+        handle: (request, { name, filename }) => privates.deleteTarball(request, name, filename),
+      }),
+      route({
+        method: "GET",
+        pattern: `${P}/:package+/-/:file`,
+        description: "a tarball, verified against the packument's integrity",
+        params: (raw) => withName(raw, { filename: tarballParam(raw.file) }),
+        subject: ({ name, filename }) => `${name}/${filename}`,
+        handle: (request, { name, filename }) => this.#tarball(request, name, filename),
+      }),
+      route({
+        method: "GET",
+        pattern: `${P}/:package+`,
+        description: "a packument, full or abbreviated by Accept",
+        params: (raw) => withName(raw, {}),
+        subject: ({ name }) => name,
+        handle: (request, { name }) => this.#packument(request, name),
+      }),
+      route({
+        method: "PUT",
+        pattern: `${P}/:package+`,
+        description: "npm publish (or a document update) of a private package (token required)",
+        params: (raw) => withName(raw, {}),
+        handle: (request, { name }) => privates.put(request, name, undefined),
+      }),
+      route({
+        method: "GET",
+        pattern: `${P}/:package+/:version`,
+        description: "one version's manifest, by version or dist-tag (npm view name@1.2.3)",
+        params: (raw) => withName(raw, { version: versionOrTagParam(raw.version) }),
+        subject: ({ name }) => name,
+        handle: (request, { name, version }) => this.#version(request, name, version),
+      }),
+    ];
   }
 
   /** Resolves when no download of this ecosystem is running (graceful shutdown). */
@@ -140,30 +214,9 @@ export class NpmRegistry implements EcosystemRegistry {
     return this.ctx.idle();
   }
 
-  /** Packages whose metadata document is cached. */
-  documentCount(): Promise<number> {
-    return this.ctx.countRecords(["npm", "packument"]);
-  }
-
-  #serve(request: Request, route: NpmRoute): Promise<Response> {
-    switch (route.kind) {
-      case "packument":
-        return this.#packument(request, route.name);
-      case "version":
-        return this.#version(request, route.name, route.version);
-      case "tarball":
-        return this.#tarball(request, route.name, route.filename);
-      case "revision":
-      case "tarball-revision":
-        return Promise.resolve(
-          errorResponse(405, "revisions are only written", { allow: "PUT, DELETE" }),
-        );
-    }
-  }
-
   #fetchPackument(name: string): Promise<MetadataOutcome<PackumentRecord>> {
     return this.ctx.metadata.get<PackumentRecord>({
-      key: ["npm", "packument", name],
+      key: [...PACKUMENTS, name],
       url: `${this.#upstream}/${upstreamNamePath(name)}`,
       // The full document: the abbreviated one is derived here, so one upstream fetch serves both.
       headers: { accept: "application/json" },
@@ -212,7 +265,7 @@ export class NpmRegistry implements EcosystemRegistry {
         this.#privateDerived.set(record.fullDigest, digests);
         return digests;
       }
-      const key = ["npm", "packument", name];
+      const key = [...PACKUMENTS, name];
       const current = (await this.ctx.kv.get<PackumentRecord>(key)).value;
       // Only if the document was not replaced meanwhile; the next request derives again if so.
       if (current?.fullDigest === record.fullDigest) {
@@ -261,7 +314,7 @@ export class NpmRegistry implements EcosystemRegistry {
     return serveDocument(this.ctx, request, {
       outcome: source.outcome,
       digest: source.digest,
-      baseUrl: baseUrlFor(request, this.ctx.fallbackHost, NpmRegistry.prefix),
+      baseUrl: baseUrlFor(request, this.ctx.fallbackHost, NPM_PREFIX),
       contentType: abbreviated ? ABBREVIATED_TYPE : "application/json",
       // A private package changes when someone publishes: clients revalidate (a cheap 304).
       cacheControl: source.isPrivate ? "no-cache" : "public, max-age=300",
@@ -304,7 +357,7 @@ export class NpmRegistry implements EcosystemRegistry {
     }
     const body = template.replaceAll(
       BASE_URL_PLACEHOLDER,
-      baseUrlFor(request, this.ctx.fallbackHost, NpmRegistry.prefix),
+      baseUrlFor(request, this.ctx.fallbackHost, NPM_PREFIX),
     ) + "\n";
     this.ctx.stats.add("servedBytes", body.length);
     if (!source.isPrivate) this.ctx.stats.add("directBytes", body.length);
@@ -314,7 +367,7 @@ export class NpmRegistry implements EcosystemRegistry {
   #tarball(request: Request, name: string, filename: string): Promise<Response> {
     if (this.privates.has(name)) return this.#private.tarball(request, name, filename);
     return servePackageFile(this.ctx, request, {
-      recordKey: ["npm", "tarball", name, filename],
+      recordKey: [...TARBALLS, name, filename],
       label: `npm:${name}/${filename}`,
       contentType: "application/octet-stream",
       resolve: async () => {
@@ -385,11 +438,6 @@ export class NpmRegistry implements EcosystemRegistry {
       return errorResponse(503, `audit unavailable: ${(error as Error).message}`);
     }
   }
-
-  #failure(route: NpmRoute, error: unknown): Response {
-    const what = route.kind === "tarball" ? `${route.name}/${route.filename}` : route.name;
-    return failureResponse(this.ctx, what, error);
-  }
 }
 
 /**
@@ -424,4 +472,19 @@ function expectedDigest(ref: TarballDigests): ExpectedDigest | undefined {
     return { algorithm: "sha1", hex: ref.shasum.toLowerCase() };
   }
   return undefined;
+}
+
+/**
+ * The package name of a route's `package` parameter with the other parameters, or undefined when
+ * any of them is not valid (then the route does not match).
+ */
+function withName<T extends Record<string, string | undefined>>(
+  raw: Params,
+  others: T,
+): ({ name: string } & { [K in keyof T]: Exclude<T[K], undefined> }) | undefined {
+  const name = packageParam(raw.package);
+  if (name === undefined || Object.values(others).some((value) => value === undefined)) {
+    return undefined;
+  }
+  return { name, ...others } as { name: string } & { [K in keyof T]: Exclude<T[K], undefined> };
 }

@@ -1,17 +1,9 @@
-// Parsing of npm request paths. Clients spell scoped names three ways (`@scope%2fname`,
-// `@scope%2Fname`, `@scope/name`) and yarn berry builds tarball paths itself, so every spelling
-// maps to one canonical name here, and anything that is not a valid name is rejected before it
-// can reach a file path or an upstream URL.
+// npm names and the parameters of npm routes (the routes themselves are in handler.ts). Clients
+// spell scoped names three ways (`@scope%2fname`, `@scope%2Fname`, `@scope/name`) and yarn berry
+// builds tarball paths itself, so every spelling maps to one canonical name here, and anything
+// that is not a valid name is rejected before it can reach a file path or an upstream URL.
 
-export type NpmRoute =
-  | { kind: "packument"; name: string }
-  | { kind: "version"; name: string; version: string }
-  | { kind: "tarball"; name: string; filename: string }
-  /** `/<name>/-rev/<rev>`: npm's unpublish (PUT the document back, or DELETE the package). */
-  | { kind: "revision"; name: string; rev: string }
-  /** `/<name>/-/<file>/-rev/<rev>`: the tarball DELETE that ends `npm unpublish name@version`. */
-  | { kind: "tarball-revision"; name: string; filename: string; rev: string };
-
+/** `/-/package/<name>/dist-tags[/<tag>]`: the package, and the tag when one is named. */
 export interface DistTagRoute {
   name: string;
   tag?: string;
@@ -31,41 +23,49 @@ export function isValidPackageName(name: string): boolean {
   return parts.length === 2 && SCOPE_PART.test(parts[0]) && NAME_PART.test(parts[1]);
 }
 
-/** Parses the part of the path after `/npm/`; undefined when it is not a package route. */
-export function parseNpmPath(rawPath: string): NpmRoute | undefined {
-  const split = splitName(rawPath);
-  if (!split) return undefined;
+/**
+ * The package name a path parameter spells (`lodash`, `@types%2fnode`, `@types%2Fnode`,
+ * `@types/node`; a trailing slash allowed), or undefined when it is not a valid name or is `-`.
+ */
+export function packageParam(raw: string): string | undefined {
+  const split = splitName(raw);
+  // `/npm/-/…` is the registry's own namespace (ping, audit, whoami, dist-tags), never a package.
+  if (!split || split.name === "-") return undefined;
   const { name, rest } = split;
-  if (rest.length === 2 && rest[0] === "-rev" && REVISION.test(rest[1])) {
-    return { kind: "revision", name, rev: rest[1] };
-  }
-  if (
-    rest.length === 4 && rest[0] === "-" && TARBALL_FILE.test(rest[1]) && rest[2] === "-rev" &&
-    REVISION.test(rest[3])
-  ) {
-    return { kind: "tarball-revision", name, filename: rest[1], rev: rest[3] };
-  }
-  if (rest.length === 0 || (rest.length === 1 && rest[0] === "")) {
-    return { kind: "packument", name };
-  }
-  if (rest.length === 2 && rest[0] === "-" && TARBALL_FILE.test(rest[1])) {
-    return { kind: "tarball", name, filename: rest[1] };
-  }
-  if (rest.length === 1 && VERSION_OR_TAG.test(rest[0])) {
-    return { kind: "version", name, version: rest[0] };
-  }
-  return undefined;
+  return rest.length === 0 || (rest.length === 1 && rest[0] === "") ? name : undefined;
 }
 
-/** Parses what follows `/npm/-/package/`: `<name>/dist-tags[/<tag>]`. */
-export function parseDistTagPath(rawPath: string): DistTagRoute | undefined {
-  const split = splitName(rawPath);
-  if (!split || split.rest[0] !== "dist-tags") return undefined;
-  if (split.rest.length === 1) return { name: split.name };
-  if (split.rest.length === 2 && split.rest[1] !== "") {
-    return { name: split.name, tag: split.rest[1] };
+/** A tarball file name from the path (`lodash-4.17.21.tgz`). */
+export function tarballParam(raw: string): string | undefined {
+  const file = decodeSegment(raw);
+  return file !== undefined && TARBALL_FILE.test(file) ? file : undefined;
+}
+
+/** A version or dist-tag from the path (`18.2.0`, `latest`). */
+export function versionOrTagParam(raw: string): string | undefined {
+  const value = decodeSegment(raw);
+  return value !== undefined && VERSION_OR_TAG.test(value) ? value : undefined;
+}
+
+/** A document revision from the path (`3-abc123`), as npm sends back the `_rev` it read. */
+export function revisionParam(raw: string): string | undefined {
+  const value = decodeSegment(raw);
+  return value !== undefined && REVISION.test(value) ? value : undefined;
+}
+
+/** A dist-tag name from the path, checked further where it is set (publish.ts). */
+export function distTagParam(raw: string): string | undefined {
+  const value = decodeSegment(raw);
+  return value ? value : undefined;
+}
+
+function decodeSegment(raw: string): string | undefined {
+  try {
+    const value = decodeURIComponent(raw);
+    return value.includes("/") || value.includes("\0") ? undefined : value;
+  } catch {
+    return undefined;
   }
-  return undefined;
 }
 
 /** A valid package name (in any of its spellings) and the decoded segments after it. */

@@ -8,7 +8,7 @@ import { packageToPublish } from "../private_policy.ts";
 import { ClientError, parseJsonBody, readLimitedBody } from "../request_body.ts";
 import type { PackageState, PrivatePackages } from "../../store/private_packages.ts";
 import { derivePackument } from "./packument.ts";
-import type { DistTagRoute, NpmRoute } from "./names.ts";
+import type { DistTagRoute } from "./names.ts";
 import {
   applyDocumentUpdate,
   applyPublish,
@@ -51,32 +51,28 @@ export class NpmPrivateRoutes {
     return { [FULL_DOCUMENT]: fullDigest, [ABBREVIATED_DOCUMENT]: abbreviatedDigest };
   }
 
-  /** A write on a package route (PUT or DELETE); undefined for methods this does not handle. */
-  async write(request: Request, route: NpmRoute): Promise<Response | undefined> {
-    const refusal = this.ctx.auth.refusal(request);
-    if (refusal) return refusal;
-    try {
-      if (request.method === "PUT" && (route.kind === "packument" || route.kind === "revision")) {
-        const rev = route.kind === "revision" ? route.rev : undefined;
-        return await this.#put(request, route.name, rev);
-      }
-      if (request.method === "DELETE" && route.kind === "revision") {
-        return await this.#unpublishAll(route.name, route.rev);
-      }
-      if (request.method === "DELETE" && route.kind === "tarball-revision") {
-        return await this.#deleteTarball(route.name, route.filename);
-      }
-    } catch (error) {
-      if (error instanceof ClientError) return errorResponse(error.status, error.message);
-      throw error;
-    }
-    return undefined;
+  /**
+   * `PUT /<name>` (publish, or a document update such as deprecate) and `PUT /<name>/-rev/<rev>`
+   * (the document written back by unpublish of a version). Token required.
+   */
+  async put(request: Request, name: string, rev: string | undefined): Promise<Response> {
+    return this.ctx.auth.refusal(request) ?? await this.#put(request, name, rev);
   }
 
-  /** `/-/package/<name>/dist-tags[/<tag>]`. */
+  /** `DELETE /<name>/-rev/<rev>`: `npm unpublish <name>`. Token required. */
+  async unpublishAll(request: Request, name: string, rev: string): Promise<Response> {
+    return this.ctx.auth.refusal(request) ?? await this.#unpublishAll(name, rev);
+  }
+
+  /** `DELETE /<name>/-/<file>/-rev/<rev>`, the end of `npm unpublish name@v`. Token required. */
+  async deleteTarball(request: Request, name: string, filename: string): Promise<Response> {
+    return this.ctx.auth.refusal(request) ?? await this.#deleteTarball(name, filename);
+  }
+
+  /** `/-/package/<name>/dist-tags[/<tag>]`: GET lists; PUT/POST set a tag, DELETE removes one. */
   async distTags(request: Request, route: DistTagRoute): Promise<Response> {
     const state = await this.privates.state(route.name);
-    if (request.method === "GET" || request.method === "HEAD") {
+    if (request.method === "GET") {
       if (!state) return errorResponse(404, `${route.name} is not a private package here`);
       return jsonResponse(state.pkg.distTags);
     }
@@ -89,40 +85,31 @@ export class NpmPrivateRoutes {
       );
     }
     if (!route.tag) return errorResponse(405, `${request.method} needs a tag name`);
-    try {
-      const tag = parseDistTag(route.tag);
-      if (request.method === "PUT" || request.method === "POST") {
-        const version = parseJsonBody(await readLimitedBody(request, 1024), "the dist-tag body");
-        if (typeof version !== "string" || !isSemver(version)) {
-          throw new ClientError(400, "the body must be a JSON string naming a version");
+    const tag = parseDistTag(route.tag);
+    if (request.method === "DELETE") {
+      if (tag === "latest") throw new ClientError(400, "the latest tag cannot be removed");
+      const changed = await this.privates.change(route.name, (current) => {
+        if (!current || !Object.hasOwn(current.pkg.distTags, tag)) {
+          throw new ClientError(404, `${route.name} has no dist-tag ${tag}`);
         }
-        const changed = await this.privates.change(route.name, (current) => {
-          if (!current?.versions.has(version)) {
-            throw new ClientError(404, `${route.name}@${version} does not exist here`);
-          }
-          current.pkg.distTags[tag] = version;
-          return current;
-        });
-        return jsonResponse({ ok: true, "dist-tags": changed!.pkg.distTags });
-      }
-      if (request.method === "DELETE") {
-        if (tag === "latest") throw new ClientError(400, "the latest tag cannot be removed");
-        const changed = await this.privates.change(route.name, (current) => {
-          if (!current || !Object.hasOwn(current.pkg.distTags, tag)) {
-            throw new ClientError(404, `${route.name} has no dist-tag ${tag}`);
-          }
-          delete current.pkg.distTags[tag];
-          return current;
-        });
-        return jsonResponse({ ok: true, "dist-tags": changed!.pkg.distTags });
-      }
-    } catch (error) {
-      if (error instanceof ClientError) return errorResponse(error.status, error.message);
-      throw error;
+        delete current.pkg.distTags[tag];
+        return current;
+      });
+      return jsonResponse({ ok: true, "dist-tags": changed!.pkg.distTags });
     }
-    return errorResponse(405, `${request.method} is not supported on dist-tags`, {
-      allow: "GET, PUT, DELETE",
+    // PUT or POST: the routes take no other method.
+    const version = parseJsonBody(await readLimitedBody(request, 1024), "the dist-tag body");
+    if (typeof version !== "string" || !isSemver(version)) {
+      throw new ClientError(400, "the body must be a JSON string naming a version");
+    }
+    const changed = await this.privates.change(route.name, (current) => {
+      if (!current?.versions.has(version)) {
+        throw new ClientError(404, `${route.name}@${version} does not exist here`);
+      }
+      current.pkg.distTags[tag] = version;
+      return current;
     });
+    return jsonResponse({ ok: true, "dist-tags": changed!.pkg.distTags });
   }
 
   whoami(request: Request): Response {

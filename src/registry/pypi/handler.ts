@@ -7,7 +7,6 @@ import { JsonBlobCache } from "../../store/json_blob_cache.ts";
 import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
 import type { EcosystemContext } from "../context.ts";
 import { errorResponse } from "../http.ts";
-import { failureResponse } from "../outcomes.ts";
 import { type DocumentResponse, privateDocumentOutcome, serveDocument } from "../documents.ts";
 import { fileNotListed, servePackageFile, servePrivateFile } from "../package_files.ts";
 import {
@@ -17,19 +16,15 @@ import {
   type SimpleFormat,
   TEXT_HTML,
 } from "./content_type.ts";
-import {
-  isValidProjectName,
-  normalizeProjectName,
-  parsePypiPath,
-  type PypiRoute,
-} from "./names.ts";
+import { fileParam, isValidProjectName, normalizeProjectName, projectParam } from "./names.ts";
 import { type PackageState, PrivatePackages } from "../../store/private_packages.ts";
-import type { EcosystemRegistry } from "../ecosystem.ts";
+import type { EcosystemService } from "../ecosystem.ts";
+import { type Route, route } from "../route_table.ts";
 import { type FileRef, processProjectPage, processRootPage } from "./simple_page.ts";
 import { renderPrivateProject } from "./private_pages.ts";
 import { shortUrl } from "../../upstream/origins.ts";
 import type { PypiVersionMeta } from "./upload_form.ts";
-import { isUploadPath, PypiUploads } from "./upload.ts";
+import { PypiUploads, UPLOAD_PATHS } from "./upload.ts";
 
 export interface PypiOptions {
   /** The Simple API root, e.g. https://pypi.org/simple */
@@ -41,6 +36,13 @@ export interface PypiOptions {
 export const DEFAULT_PYPI_INDEX = "https://pypi.org/simple";
 export const DEFAULT_PYPI_FILES = "https://files.pythonhosted.org";
 
+/** Where PyPI's routes live. */
+export const PYPI_PREFIX = "/pypi";
+/** KV prefix of cached project pages: `[...PROJECT_PAGES, project]` → ProjectRecord. */
+export const PROJECT_PAGES = ["pypi", "project"] as const;
+/** KV prefix of cached files: `[...PYPI_FILES, project, filename]` → StoredFile. */
+export const PYPI_FILES = ["pypi", "file"] as const;
+
 interface PageRecord {
   jsonDigest: string;
   htmlDigest: string;
@@ -51,10 +53,9 @@ interface ProjectRecord extends PageRecord {
   fileCount: number;
 }
 
-export class PypiRegistry implements EcosystemRegistry {
-  static readonly prefix = "/pypi";
+export class PypiRegistry implements EcosystemService {
   readonly privates: PrivatePackages;
-  readonly cachedFilesPrefix = ["pypi", "file"];
+  readonly routes: readonly Route[];
   readonly #index: string;
   readonly #files: string;
   readonly #fileIndexes: JsonBlobCache<Record<string, FileRef>>;
@@ -70,6 +71,7 @@ export class PypiRegistry implements EcosystemRegistry {
       this.privates,
       async (project) => (await this.#fetchProject(project)).kind !== "not-found",
     );
+    this.routes = this.#routes();
   }
 
   init(): Promise<void> {
@@ -94,64 +96,80 @@ export class PypiRegistry implements EcosystemRegistry {
     return { json, html };
   }
 
-  /** `path` is everything after `/pypi/`. */
-  async handle(request: Request, path: string): Promise<Response> {
-    if (isUploadPath(path) && request.method === "POST") {
-      this.ctx.stats.add("requests");
-      try {
-        return await this.#uploads.handle(request);
-      } catch (error) {
-        return failureResponse(this.ctx, "the upload", error);
-      }
-    }
-    const route = parsePypiPath(path, PypiRegistry.prefix);
-    if (!route) return errorResponse(404, `not a PyPI Simple API path: /pypi/${path}`);
-    if (route.kind === "redirect") {
-      return new Response(null, { status: 301, headers: { location: route.location } });
-    }
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return errorResponse(405, `${request.method} is not supported on /pypi/${path}`, {
-        allow: "GET, HEAD",
-      });
-    }
-    this.ctx.stats.add("requests");
-    try {
-      return await this.#serve(request, route);
-    } catch (error) {
-      const what = "project" in route ? `${route.project}/${route.filename}` : path;
-      return failureResponse(this.ctx, what, error);
-    }
+  /** PyPI's routes: uploads, the Simple API (pages and their redirects) and files. */
+  #routes(): Route[] {
+    const P = PYPI_PREFIX;
+    const redirect = (location: string) =>
+      new Response(null, { status: 301, headers: { location } });
+    return [
+      ...UPLOAD_PATHS.map((path) =>
+        route({
+          method: "POST",
+          pattern: `${P}/${path}`,
+          description: "twine / uv publish upload of a private project (token required)",
+          subject: () => "the upload",
+          handle: (request) => this.#uploads.handle(request),
+        })
+      ),
+      route({
+        method: "GET",
+        pattern: P,
+        description: "redirect to the Simple API",
+        handle: () => redirect(`${P}/simple/`),
+      }),
+      route({
+        method: "GET",
+        pattern: `${P}/simple`,
+        description: "redirect to the Simple API",
+        handle: () => redirect(`${P}/simple/`),
+      }),
+      route({
+        method: "GET",
+        pattern: `${P}/simple/`,
+        description: "the project list (PEP 503 HTML or PEP 691 JSON by Accept)",
+        subject: () => "the project list",
+        handle: (request) => this.#page(request, "the project list", this.#fetchRoot()),
+      }),
+      route({
+        method: "GET",
+        pattern: `${P}/simple/:project/`,
+        description: "a project page; a name not in PEP 503 form redirects to it",
+        params: (raw) => projectParam(raw.project),
+        subject: ({ name }) => name,
+        handle: (request, { name, normalized }) => {
+          if (name !== normalized) return redirect(`${P}/simple/${normalized}/`);
+          if (this.privates.has(name)) return this.#privatePage(request, name);
+          return this.#page(request, name, this.#fetchProject(name));
+        },
+      }),
+      route({
+        method: "GET",
+        pattern: `${P}/simple/:project`,
+        description: "redirect to the project page (trailing slash, PEP 503 name)",
+        params: (raw) => projectParam(raw.project),
+        handle: (_request, { normalized }) => redirect(`${P}/simple/${normalized}/`),
+      }),
+      route({
+        method: "GET",
+        pattern: `${P}/files/:project/:file`,
+        description: "a distribution file or its PEP 658 .metadata, verified by sha256",
+        params: (raw) => fileParam(raw.project, raw.file),
+        subject: ({ project, filename }) => `${project}/${filename}`,
+        handle: (request, { project, filename, metadata }) => {
+          if (!this.privates.has(project)) {
+            return this.#file(request, project, filename, metadata);
+          }
+          // Private files have no PEP 658 metadata file (pages do not advertise one).
+          if (metadata) return fileNotListed(project, `${filename}.metadata`);
+          return this.#privateFile(request, project, filename);
+        },
+      }),
+    ];
   }
 
   /** Resolves when no download of this ecosystem is running (graceful shutdown). */
   idle(): Promise<void> {
     return this.ctx.idle();
-  }
-
-  /** Packages whose metadata document is cached. */
-  documentCount(): Promise<number> {
-    return this.ctx.countRecords(["pypi", "project"]);
-  }
-
-  #serve(request: Request, route: Exclude<PypiRoute, { kind: "redirect" }>): Promise<Response> {
-    switch (route.kind) {
-      case "root":
-        return this.#page(request, "the project list", this.#fetchRoot());
-      case "project":
-        if (this.privates.has(route.name)) return this.#privatePage(request, route.name);
-        return this.#page(request, route.name, this.#fetchProject(route.name));
-      case "file":
-        if (this.privates.has(route.project)) {
-          return this.#privateFile(request, route.project, route.filename);
-        }
-        return this.#file(request, route.project, route.filename, false);
-      case "metadata":
-        // Private files have no PEP 658 metadata file (pages do not advertise one).
-        if (this.privates.has(route.project)) {
-          return Promise.resolve(fileNotListed(route.project, `${route.filename}.metadata`));
-        }
-        return this.#file(request, route.project, route.filename, true);
-    }
   }
 
   #fetchRoot(): Promise<MetadataOutcome<PageRecord>> {
@@ -173,7 +191,7 @@ export class PypiRegistry implements EcosystemRegistry {
   #fetchProject(project: string): Promise<MetadataOutcome<ProjectRecord>> {
     const url = `${this.#index}/${project}/`;
     return this.ctx.metadata.get<ProjectRecord>({
-      key: ["pypi", "project", project],
+      key: [...PROJECT_PAGES, project],
       url,
       headers: { accept: `${SIMPLE_JSON}, ${SIMPLE_HTML};q=0.2, ${TEXT_HTML};q=0.1` },
       ingest: async (body, headers) => {
@@ -266,7 +284,7 @@ export class PypiRegistry implements EcosystemRegistry {
   ): Promise<Response> {
     const served = metadata ? `${filename}.metadata` : filename;
     return servePackageFile(this.ctx, request, {
-      recordKey: ["pypi", "file", project, served],
+      recordKey: [...PYPI_FILES, project, served],
       label: `pypi:${project}/${served}`,
       contentType: metadata ? "text/plain; charset=utf-8" : contentTypeOf(filename),
       resolve: async () => {

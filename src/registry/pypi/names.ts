@@ -1,11 +1,5 @@
-// PyPI request paths and project names (PEP 503 normalization, PEP 508 validity).
-
-export type PypiRoute =
-  | { kind: "root" }
-  | { kind: "project"; name: string }
-  | { kind: "redirect"; location: string }
-  | { kind: "file"; project: string; filename: string }
-  | { kind: "metadata"; project: string; filename: string };
+// PyPI project and file names (PEP 503 normalization, PEP 508 validity), and the parameters of
+// PyPI routes (the routes themselves are in handler.ts).
 
 const PROJECT_NAME = /^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$/;
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+!~-]*$/;
@@ -24,36 +18,42 @@ export function isValidFileName(name: string): boolean {
   return name.length <= MAX_FILE_NAME && FILE_NAME.test(name) && !name.includes("..");
 }
 
-/** Parses the path after `/pypi/`; `prefix` is where the PyPI routes are mounted. */
-export function parsePypiPath(rawPath: string, prefix: string): PypiRoute | undefined {
-  let segments: string[];
+/**
+ * A project name from the path, as given and in its PEP 503 form (a page under another spelling
+ * redirects to that one), or undefined when it is not a valid name.
+ */
+export function projectParam(raw: string): { name: string; normalized: string } | undefined {
+  const name = decodeSegment(raw);
+  if (name === undefined || !isValidProjectName(name)) return undefined;
+  return { name, normalized: normalizeProjectName(name) };
+}
+
+/**
+ * A file path's project (in its normalized form only: file URLs are ours) and file name; a name
+ * ending in `.metadata` asks for the PEP 658 metadata of the file before it.
+ */
+export function fileParam(
+  rawProject: string,
+  rawFile: string,
+): { project: string; filename: string; metadata: boolean } | undefined {
+  const project = decodeSegment(rawProject);
+  const filename = decodeSegment(rawFile);
+  if (project === undefined || filename === undefined) return undefined;
+  if (!isValidProjectName(project) || project !== normalizeProjectName(project)) return undefined;
+  if (!isValidFileName(filename)) return undefined;
+  const metadata = filename.endsWith(".metadata");
+  return {
+    project,
+    filename: metadata ? filename.slice(0, -".metadata".length) : filename,
+    metadata,
+  };
+}
+
+function decodeSegment(raw: string): string | undefined {
   try {
-    segments = rawPath.split("/").map((segment) => decodeURIComponent(segment));
+    const value = decodeURIComponent(raw);
+    return value.includes("/") || value.includes("\0") ? undefined : value;
   } catch {
     return undefined;
   }
-  if (segments.some((segment) => segment.includes("/") || segment.includes("\0"))) return undefined;
-  const [area, ...rest] = segments;
-  if (area === "simple") {
-    if (rest.length === 0) return { kind: "redirect", location: `${prefix}/simple/` };
-    if (rest.length === 1 && rest[0] === "") return { kind: "root" };
-    const [name, trailing, ...extra] = rest;
-    if (extra.length > 0 || (trailing !== undefined && trailing !== "")) return undefined;
-    if (!isValidProjectName(name)) return undefined;
-    const normalized = normalizeProjectName(name);
-    if (name !== normalized || trailing === undefined) {
-      return { kind: "redirect", location: `${prefix}/simple/${normalized}/` };
-    }
-    return { kind: "project", name };
-  }
-  if (area === "files" && rest.length === 2) {
-    const [project, filename] = rest;
-    if (!isValidProjectName(project) || project !== normalizeProjectName(project)) return undefined;
-    if (!isValidFileName(filename)) return undefined;
-    if (filename.endsWith(".metadata")) {
-      return { kind: "metadata", project, filename: filename.slice(0, -".metadata".length) };
-    }
-    return { kind: "file", project, filename };
-  }
-  return undefined;
 }

@@ -5,7 +5,6 @@
 // upload stores nothing and two concurrent uploads of one project both land.
 import type { PrivatePackages } from "../../store/private_packages.ts";
 import type { EcosystemContext } from "../context.ts";
-import { errorResponse } from "../http.ts";
 import { packageToPublish } from "../private_policy.ts";
 import { ClientError } from "../request_body.ts";
 import {
@@ -16,9 +15,7 @@ import {
 } from "./upload_form.ts";
 
 /** The paths (after `/pypi/`) that take uploads: `/pypi/` as devpi and pypiserver do, and PyPI's. */
-export function isUploadPath(path: string): boolean {
-  return path === "" || path === "legacy" || path === "legacy/";
-}
+export const UPLOAD_PATHS: readonly string[] = ["", "legacy", "legacy/"];
 
 export class PypiUploads {
   constructor(
@@ -35,17 +32,12 @@ export class PypiUploads {
       await request.body?.cancel().catch(() => {});
       return refusal;
     }
-    try {
-      const upload = await parseUpload(await readUploadForm(request));
-      await this.#publish(upload, request);
-      this.ctx.log.info(`pypi: published ${upload.filename}`);
-      return new Response(`OK: ${upload.filename} is published as ${upload.project}\n`, {
-        headers: { "content-type": "text/plain; charset=utf-8" },
-      });
-    } catch (error) {
-      if (error instanceof ClientError) return errorResponse(error.status, error.message);
-      throw error;
-    }
+    const upload = await parseUpload(await readUploadForm(request));
+    await this.#publish(upload, request);
+    this.ctx.log.info(`pypi: published ${upload.filename}`);
+    return new Response(`OK: ${upload.filename} is published as ${upload.project}\n`, {
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
   }
 
   async #publish(upload: PypiUpload, request: Request): Promise<void> {
