@@ -344,9 +344,10 @@ export class CacheLimit {
         }
         continue;
       }
-      const isPrivate = entry.key.some((part) =>
-        typeof part === "string" && part.startsWith("private")
-      );
+      // PrivatePackages' layout: [owner, "private" | "private-version" | "private-file", …]. Only
+      // the second part says so: a public package or module named "private-…" is still public.
+      const isPrivate = this.areas.privateOwners.includes(first as string) &&
+        typeof entry.key[1] === "string" && entry.key[1].startsWith("private");
       const digests = new Set<string>();
       collectDigests(entry.value, (digest) => digests.add(digest));
       for (const digest of digests) {

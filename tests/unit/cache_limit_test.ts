@@ -83,6 +83,21 @@ Deno.test("past the limit the least recently used public files go; private ones 
   });
 });
 
+Deno.test("a public package whose name starts with 'private' is evicted like any other", async () => {
+  await withStore(async (kv, blobs) => {
+    // npm's private-ip, or a Go module under private.example.com: public, however named.
+    const named = await publicFile(kv, blobs, "private-ip", 50_000);
+    const recent = await publicFile(kv, blobs, "e", 10);
+    const limit = new CacheLimit(kv, blobs, 15 * 1024, systemClock, AREAS);
+    const result = await limit.enforce();
+    assert.equal(result.evictedFiles, 1);
+    assert.equal((await kv.get(named.key)).value, null, "the oldest public file went");
+    assert.equal(await blobs.size(named.sha256), undefined);
+    assert.notEqual((await kv.get(recent.key)).value, null);
+    await limit.close();
+  });
+});
+
 Deno.test("gc removes old blobs nothing refers to, and nothing else", async () => {
   await withStore(async (kv, blobs) => {
     const kept = await publicFile(kv, blobs, "a", 0);
