@@ -1,6 +1,6 @@
 // Parsers for typed command-line options; each throws commander's InvalidArgumentError, which
 // becomes one clear error line.
-import { InvalidArgumentError } from "@commander-js/extra-typings";
+import { InvalidArgumentError, Option } from "@commander-js/extra-typings";
 
 export function parsePort(value: string): number {
   const port = Number(value);
@@ -35,3 +35,8 @@ export function parseHttpUrl(value: string): string {
 export const DATA_HELP =
   "registry data directory (default: $VM_PKG_DATA, else the config's data_dir, " +
   "else $XDG_DATA_HOME/vm/pkg)";
+
+/** `--server <url>`: talk to the registry at this URL instead of the one running on this host. */
+export const serverOption = () =>
+  new Option("--server <url>", "registry URL (default: the one running on this host)")
+    .argParser(parseHttpUrl);

@@ -11,7 +11,7 @@ import { type PackageType, PublishError } from "../publish/types.ts";
 import type { EvictionResult } from "../store/cache_limit.ts";
 import { CliError } from "../host/errors.ts";
 import { formatBytes, printTable } from "./format.ts";
-import { DATA_HELP, parseHttpUrl } from "./options.ts";
+import { DATA_HELP, serverOption } from "./options.ts";
 import {
   connectionProblem,
   registryFetch,
@@ -39,9 +39,6 @@ function parseEcosystemOption(value: string): string {
   }
   return ecosystem.id;
 }
-const serverOption = () =>
-  new Option("--server <url>", "registry URL (default: the one running on this host)")
-    .argParser(parseHttpUrl);
 
 export function addPackageCommands(pkg: Command): void {
   pkg.command("add")

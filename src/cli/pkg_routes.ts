@@ -5,17 +5,13 @@ import { resolveDataDir } from "../config/settings.ts";
 import type { ListedRoute } from "../registry/route_table.ts";
 import { CliError } from "../host/errors.ts";
 import { printTable } from "./format.ts";
-import { DATA_HELP, parseHttpUrl } from "./options.ts";
+import { DATA_HELP, serverOption } from "./options.ts";
 import { registryFetch, resolveRegistry } from "./registry_client.ts";
 
 export function addRoutesCommand(pkg: Command): void {
   pkg.command("routes")
     .description("list the registry's routes: method, path pattern, ecosystem, what each does")
-    .option(
-      "--server <url>",
-      "ask the registry at this URL instead of the one of --data",
-      parseHttpUrl,
-    )
+    .addOption(serverOption())
     .option("--data <dir>", DATA_HELP)
     .option("--json", "print JSON for scripts")
     .addHelpText(

@@ -49,6 +49,19 @@ export interface Route {
   bind(raw: Params): BoundRoute | undefined;
 }
 
+/**
+ * One `:name` parameter decoded: undefined when its percent-encoding is malformed or it hides a
+ * "/" or a NUL (a name must never become a path of its own).
+ */
+export function decodeSegment(raw: string): string | undefined {
+  try {
+    const value = decodeURIComponent(raw);
+    return value.includes("/") || value.includes("\0") ? undefined : value;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A route from its spec; `P` is what its parser makes of the parameters. */
 export function route<P = Params>(spec: RouteSpec<P>): Route {
   const methods = typeof spec.method === "string" ? [spec.method] : [...spec.method];

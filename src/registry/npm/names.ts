@@ -2,6 +2,7 @@
 // spell scoped names three ways (`@scope%2fname`, `@scope%2Fname`, `@scope/name`) and yarn berry
 // builds tarball paths itself, so every spelling maps to one canonical name here, and anything
 // that is not a valid name is rejected before it can reach a file path or an upstream URL.
+import { decodeSegment } from "../route_table.ts";
 
 /** `/-/package/<name>/dist-tags[/<tag>]`: the package, and the tag when one is named. */
 export interface DistTagRoute {
@@ -57,15 +58,6 @@ export function revisionParam(raw: string): string | undefined {
 export function distTagParam(raw: string): string | undefined {
   const value = decodeSegment(raw);
   return value ? value : undefined;
-}
-
-function decodeSegment(raw: string): string | undefined {
-  try {
-    const value = decodeURIComponent(raw);
-    return value.includes("/") || value.includes("\0") ? undefined : value;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A valid package name (in any of its spellings) and the decoded segments after it. */

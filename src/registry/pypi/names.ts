@@ -1,5 +1,6 @@
 // PyPI project and file names (PEP 503 normalization, PEP 508 validity), and the parameters of
 // PyPI routes (the routes themselves are in handler.ts).
+import { decodeSegment } from "../route_table.ts";
 
 const PROJECT_NAME = /^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$/;
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+!~-]*$/;
@@ -47,13 +48,4 @@ export function fileParam(
     filename: metadata ? filename.slice(0, -".metadata".length) : filename,
     metadata,
   };
-}
-
-function decodeSegment(raw: string): string | undefined {
-  try {
-    const value = decodeURIComponent(raw);
-    return value.includes("/") || value.includes("\0") ? undefined : value;
-  } catch {
-    return undefined;
-  }
 }
