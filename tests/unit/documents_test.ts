@@ -4,6 +4,9 @@
 // If-None-Match and (only without it) If-Modified-Since give 304; HEAD gives the headers alone;
 // a stale document carries a Warning; a Host that is not one of the server's names gets a
 // rendering of its own, streamed when big; a missing blob is an error, never an empty 200.
+// Requests go through the server's dispatcher with one route built on serveDocument, as a
+// client's would: HEAD (the GET answer without its body) and counting the bytes of a body once
+// it is sent are the dispatcher's.
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import {
@@ -31,7 +34,9 @@ const renderedFor = (base: string) => TEMPLATE.replaceAll(BASE_URL_PLACEHOLDER, 
 
 interface Setup extends EcosystemFixture {
   digest: string;
-  /** serveDocument for the stored template, with `doc` changing the defaults. */
+  /** What a handler passes serveDocument for the stored template, `doc` changing the defaults. */
+  document(doc?: Partial<DocumentResponse>): DocumentResponse;
+  /** A client's request for the stored template, served by serveDocument with document(doc). */
   serve(
     headers?: HeadersInit,
     options?: { method?: string; doc?: Partial<DocumentResponse> },
@@ -44,32 +49,34 @@ async function withDocument(fn: (setup: Setup) => Promise<void>): Promise<void> 
     storedBases: new Set([BASE, VM_BASE]),
   }, async (fixture) => {
     const digest = await fixture.blobs.putBytes(new TextEncoder().encode(TEMPLATE));
+    const document = (doc: Partial<DocumentResponse> = {}): DocumentResponse => ({
+      outcome: {
+        kind: "found",
+        source: "cache",
+        record: {
+          fetchedAt: FETCHED_AT,
+          checkedAt: FETCHED_AT,
+          upstreamDigest: "ab".repeat(32),
+          upstreamSize: UPSTREAM_SIZE,
+        },
+      },
+      digest,
+      baseUrl: BASE,
+      contentType: "application/json",
+      cacheControl: "public, max-age=300",
+      vary: "Accept, Accept-Encoding",
+      what: "demo",
+      ...doc,
+    });
     await fn({
       ...fixture,
       digest,
+      document,
       serve: (headers = {}, { method = "GET", doc = {} } = {}) =>
-        serveDocument(
-          fixture.ctx,
-          new Request("http://127.0.0.1:3080/npm/demo", { method, headers }),
-          {
-            outcome: {
-              kind: "found",
-              source: "cache",
-              record: {
-                fetchedAt: FETCHED_AT,
-                checkedAt: FETCHED_AT,
-                upstreamDigest: "ab".repeat(32),
-                upstreamSize: UPSTREAM_SIZE,
-              },
-            },
-            digest,
-            baseUrl: BASE,
-            contentType: "application/json",
-            cacheControl: "public, max-age=300",
-            vary: "Accept, Accept-Encoding",
-            what: "demo",
-            ...doc,
-          },
+        fixture.routed((request) => serveDocument(fixture.ctx, request, document(doc)))(
+          method,
+          "http://127.0.0.1:3080/npm/demo",
+          headers,
         ),
     });
   });
@@ -192,7 +199,12 @@ Deno.test("HEAD: the headers a GET gets, Content-Length included, and no body", 
     assert.match(head.headers.get("etag") ?? "", /^W\//);
     assert.equal(head.headers.get("last-modified"), "Thu, 01 Jan 2026 12:00:00 GMT");
     assert.equal(head.body, null);
-    assert.equal(stats.snapshot(ECOSYSTEM).servedBytes, 0);
+    assert.equal(stats.snapshot(ECOSYSTEM).servedBytes, 0, "no body was sent");
+    assert.equal(stats.snapshot(ECOSYSTEM).directBytes, 0);
+    // The same document's GET is counted, so the zeros above are HEAD's doing.
+    await text(await serve());
+    assert.equal(stats.snapshot(ECOSYSTEM).servedBytes, renderedFor(BASE).length);
+    assert.equal(stats.snapshot(ECOSYSTEM).directBytes, UPSTREAM_SIZE);
   });
 });
 
@@ -232,7 +244,7 @@ Deno.test("a base that is not one of the server's names: rendered for it alone, 
 });
 
 Deno.test("a big document for a base that is not kept is streamed: no Content-Length, 304 and HEAD still", async () => {
-  await withDocument(async ({ ctx, blobs, stats }) => {
+  await withDocument(async ({ ctx, blobs, stats, routed }) => {
     const versions: Record<string, unknown> = {};
     for (let i = 0; i < 4000; i++) {
       versions[`1.0.${i}`] = {
@@ -243,28 +255,23 @@ Deno.test("a big document for a base that is not kept is streamed: no Content-Le
     assert.ok(template.length > 256 * 1024);
     const digest = await blobs.putBytes(new TextEncoder().encode(template));
     const elsewhere = "http://cache.example.test:8080/npm";
-    const serve = (headers: HeadersInit = {}, method = "GET") =>
-      serveDocument(
-        ctx,
-        new Request("http://cache.example.test:8080/npm/big", { method, headers }),
-        {
-          outcome: {
-            kind: "found",
-            source: "cache",
-            record: {
-              fetchedAt: FETCHED_AT,
-              checkedAt: FETCHED_AT,
-              upstreamDigest: "ef".repeat(32),
-            },
-          },
-          digest,
-          baseUrl: elsewhere,
-          contentType: "application/json",
-          cacheControl: "public, max-age=300",
-          vary: "Accept",
-          what: "big",
+    const request = routed((request) =>
+      serveDocument(ctx, request, {
+        outcome: {
+          kind: "found",
+          source: "cache",
+          record: { fetchedAt: FETCHED_AT, checkedAt: FETCHED_AT, upstreamDigest: "ef".repeat(32) },
         },
-      );
+        digest,
+        baseUrl: elsewhere,
+        contentType: "application/json",
+        cacheControl: "public, max-age=300",
+        vary: "Accept",
+        what: "big",
+      })
+    );
+    const serve = (headers: HeadersInit = {}, method = "GET") =>
+      request(method, "http://cache.example.test:8080/npm/big", headers);
     const response = await serve();
     assert.equal(response.status, 200);
     assert.equal(response.headers.get("content-length"), null);
@@ -278,10 +285,12 @@ Deno.test("a big document for a base that is not kept is streamed: no Content-Le
     const cached = await serve({ "if-none-match": etag });
     assert.equal(cached.status, 304);
     assert.equal((await receive(cached.body)).bytes.byteLength, 0);
+    const served = stats.snapshot(ECOSYSTEM).servedBytes;
     const head = await serve({}, "HEAD");
     assert.equal(head.status, 200);
     assert.equal(head.headers.get("etag"), etag);
     assert.equal(head.body, null);
+    assert.equal(stats.snapshot(ECOSYSTEM).servedBytes, served, "the stream was never read");
   });
 });
 
@@ -320,11 +329,16 @@ Deno.test("a document without a placeholder is its stored blob, as it is", async
 });
 
 Deno.test("a document whose blob is missing is an error that names it, never an empty answer", async () => {
-  await withDocument(async ({ serve }) => {
+  await withDocument(async ({ ctx, document }) => {
     const missing = "0".repeat(64);
     for (const baseUrl of [BASE, "", "http://cache.example.test:8080/npm"]) {
+      // What the handler gets (the dispatcher makes a logged 500 of it).
       await assert.rejects(
-        serve({}, { doc: { digest: missing, baseUrl } }),
+        serveDocument(
+          ctx,
+          new Request("http://127.0.0.1:3080/npm/demo"),
+          document({ digest: missing, baseUrl }),
+        ),
         new RegExp(`metadata blob ${missing} is missing from the store`),
         baseUrl,
       );

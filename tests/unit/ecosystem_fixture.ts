@@ -1,11 +1,14 @@
 // One ecosystem's context (store, KV, renderings, counters, upstream client, downloads, metadata
 // cache) built the way the server builds it, in a temp dir, for unit tests of the code that
 // serves from it (package_files.ts, documents.ts). Only the upstreams the test names are
-// reachable; the log is kept for assertions; time moves only when the test moves it.
+// reachable; the log is kept for assertions; time moves only when the test moves it. Requests
+// whose HEAD handling or byte counting matters go through the server's dispatcher (`routed`).
 import { join } from "node:path";
 import { WriteAuth } from "../../src/registry/auth.ts";
 import { type EcosystemContext, ecosystemContext } from "../../src/registry/context.ts";
-import type { Logger } from "../../src/registry/logger.ts";
+import { dispatcher } from "../../src/registry/dispatch.ts";
+import { type Logger, silentLogger } from "../../src/registry/logger.ts";
+import { route, type RouteOwner, RouteTable } from "../../src/registry/route_table.ts";
 import { Stats } from "../../src/registry/stats.ts";
 import { BlobStore } from "../../src/store/blob_store.ts";
 import { CacheLimit } from "../../src/store/cache_limit.ts";
@@ -27,6 +30,8 @@ export class TestClock implements Clock {
 }
 
 export const ECOSYSTEM = "test";
+/** Where the fixture's public file records are (`[...FILES, name, file]`), as CacheLimit knows. */
+export const FILES: Deno.KvKey = [ECOSYSTEM, "file"];
 
 export interface EcosystemFixture {
   ctx: EcosystemContext;
@@ -38,6 +43,8 @@ export interface EcosystemFixture {
   logged: string[];
   /** Names of the files in the store's temp dir. */
   tempFiles(): string[];
+  /** `routed(handle)` counting each request in this ecosystem's `requests`, as the server does. */
+  routed(handle: (request: Request) => Promise<Response>): RoutedRequest;
 }
 
 export interface FixtureOptions {
@@ -71,7 +78,7 @@ export async function withEcosystem(
   const clock = new TestClock();
   const stats = await Stats.load(kv, [ECOSYSTEM]);
   const cacheLimit = new CacheLimit(kv, blobs, null, clock, {
-    publicFiles: [[ECOSYSTEM, "file"]],
+    publicFiles: [FILES],
     privateOwners: [ECOSYSTEM],
   }, { rendered });
   const ctx = ecosystemContext(
@@ -103,6 +110,7 @@ export async function withEcosystem(
       clock,
       logged,
       tempFiles: () => [...Deno.readDirSync(join(dir, "tmp"))].map((entry) => entry.name),
+      routed: (handle) => routed(handle, () => ctx.stats.add("requests")),
     });
   } finally {
     await ctx.idle();
@@ -112,6 +120,37 @@ export async function withEcosystem(
     kv.close();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** A request (method, URL, headers) as a client sends it, answered the way the server answers it. */
+export type RoutedRequest = (
+  method: string,
+  url: string,
+  headers?: HeadersInit,
+) => Promise<Response>;
+
+/**
+ * Requests through the server's dispatcher (dispatch.ts) to one GET route whose handler is
+ * `handle`, for any path: what a client gets. The dispatcher, not the module that makes the
+ * response, runs HEAD as the GET route without its body and counts a body's bytes once it is
+ * sent (CountedResponse), so tests of those go through here.
+ */
+export function routed(
+  handle: (request: Request) => Promise<Response>,
+  count?: () => void,
+): RoutedRequest {
+  const owner: RouteOwner = { ecosystem: ECOSYSTEM, count };
+  const table = new RouteTable().add(owner, [
+    route({
+      method: "GET",
+      pattern: "/:path*",
+      description: "the module under test",
+      handle: (request) => handle(request),
+    }),
+  ]);
+  const dispatch = dispatcher(table, silentLogger);
+  return (method, url, headers = {}) =>
+    dispatch(new Request(url, { method, headers }), "127.0.0.1");
 }
 
 /** A promise the test opens when it wants an upstream to go on. */

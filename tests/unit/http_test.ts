@@ -2,8 +2,11 @@
 // requests (If-None-Match, weak comparison, lists, `*`), byte ranges as uv asks for wheel
 // metadata (single, suffix, open-ended, unsatisfiable; several ranges get the whole file), HEAD
 // (headers, no body), and a Content-Length that is what the body holds. The file is a temp file
-// whose every byte differs from its neighbours, so a wrong slice shows. (normalizeHost, baseUrlFor
-// and serverBaseUrls are tested in base_urls_test.ts.)
+// whose every byte differs from its neighbours, so a wrong slice shows. A file response is
+// requested through the server's dispatcher with one route built on fileResponse: HEAD (the GET
+// answer without its body) and counting a body once it is sent are the dispatcher's, so
+// `counted` is what a client's request was counted for. (normalizeHost, baseUrlFor and
+// serverBaseUrls are tested in base_urls_test.ts.)
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
@@ -14,6 +17,7 @@ import {
   type FileResponseOptions,
   jsonResponse,
 } from "../../src/registry/http.ts";
+import { routed } from "./ecosystem_fixture.ts";
 
 const SIZE = 200_000; // several 64 KiB pieces, so a range read crosses their boundaries
 const ETAG = '"abc123"';
@@ -23,14 +27,14 @@ interface Answer {
   status: number;
   headers: Headers;
   body: Uint8Array;
-  /** What onBytes was told (the bytes counted as served). */
+  /** What onBytes was told (the bytes counted as served, once the dispatcher sent the body). */
   counted: number;
 }
 
 interface Setup {
   path: string;
   emptyPath: string;
-  /** fileResponse for a request with these headers, its body read to the end. */
+  /** fileResponse for a request with these headers, as a client gets it, read to the end. */
   answer(
     headers?: HeadersInit,
     options?: Partial<FileResponseOptions> & { method?: string },
@@ -48,18 +52,19 @@ async function withFile(fn: (setup: Setup) => Promise<void>): Promise<void> {
     { method = "GET", ...options }: Partial<FileResponseOptions> & { method?: string } = {},
   ): Promise<Answer> => {
     let counted = 0;
-    const response = await fileResponse(
-      new Request("http://registry.test/f", { method, headers }),
-      {
+    const request = routed(async (request) => {
+      const response = await fileResponse(request, {
         path,
         etag: ETAG,
         headers: { "content-type": "application/octet-stream", "cache-control": "immutable" },
         ranges: true,
         onBytes: (n) => counted += n,
         ...options,
-      },
-    );
-    assert.ok(response, "the file exists");
+      });
+      assert.ok(response, "the file exists");
+      return response;
+    });
+    const response = await request(method, "http://registry.test/f", headers);
     const body = new Uint8Array(await response.arrayBuffer());
     return { status: response.status, headers: response.headers, body, counted };
   };

@@ -2,7 +2,10 @@
 // builds it: a verified copy in the store is a hit (ETag, 304, ranges, HEAD, no upstream); a miss
 // resolves the file's source, downloads it once however many clients ask, and streams it to all
 // of them while verifying it; a file that does not verify is never recorded; a record whose blob
-// went missing is fetched again. The upstream is the hostile stand-in on loopback.
+// went missing is fetched again. The upstream is the hostile stand-in on loopback. Requests go
+// through the server's dispatcher with one route built on the module, as a client's would: HEAD
+// (the GET answer without its body) and counting the bytes of a body once it is sent are the
+// dispatcher's.
 import assert from "node:assert/strict";
 import {
   fileNotListed,
@@ -10,6 +13,7 @@ import {
   servePackageFile,
   servePrivateFile,
 } from "../../src/registry/package_files.ts";
+import type { PrivateFile } from "../../src/store/private_packages.ts";
 import { UpstreamStatusError } from "../../src/upstream/errors.ts";
 import type { StoredFile } from "../../src/upstream/verified_download.ts";
 import {
@@ -20,6 +24,7 @@ import {
 import {
   ECOSYSTEM,
   type EcosystemFixture,
+  FILES,
   gate,
   pausedBody,
   randomBytes,
@@ -39,7 +44,7 @@ interface Setup extends EcosystemFixture {
   file(path: string, bytes: Uint8Array, options?: { size?: number }): PackageFileRequest & {
     resolved: number;
   };
-  /** servePackageFile for a request with this method and these headers. */
+  /** A client's request with this method and these headers, served by servePackageFile. */
   serve(spec: PackageFileRequest, headers?: HeadersInit, method?: string): Promise<Response>;
 }
 
@@ -52,7 +57,7 @@ async function withFiles(fn: (setup: Setup) => Promise<void>): Promise<void> {
         upstream,
         file(path, bytes, options = {}) {
           const spec = {
-            recordKey: ["files", ECOSYSTEM, path],
+            recordKey: [...FILES, "pkg", path],
             label: `${ECOSYSTEM}:${path}`,
             contentType: CONTENT_TYPE,
             resolved: 0,
@@ -68,13 +73,10 @@ async function withFiles(fn: (setup: Setup) => Promise<void>): Promise<void> {
           return spec;
         },
         serve: (spec, headers = {}, method = "GET") =>
-          servePackageFile(
-            fixture.ctx,
-            new Request(`http://127.0.0.1:3080/files${String(spec.recordKey.at(-1))}`, {
-              method,
-              headers,
-            }),
-            spec,
+          fixture.routed((request) => servePackageFile(fixture.ctx, request, spec))(
+            method,
+            `http://127.0.0.1:3080/files${String(spec.recordKey.at(-1))}`,
+            headers,
           ),
       });
     });
@@ -120,7 +122,7 @@ Deno.test("a miss is fetched, verified and recorded; then it is a hit with ETag 
 });
 
 Deno.test("a hit answers If-None-Match with 304, a Range with 206, HEAD with headers only", async () => {
-  await withFiles(async ({ upstream, file, serve }) => {
+  await withFiles(async ({ upstream, stats, file, serve }) => {
     const bytes = randomBytes(64 * KiB);
     upstream.routes.set("/pkg.whl", { body: bytes });
     const spec = file("/pkg.whl", bytes);
@@ -140,16 +142,19 @@ Deno.test("a hit answers If-None-Match with 304, a Range with 206, HEAD with hea
     );
     assert.deepEqual((await receive(tail.body)).bytes, bytes.subarray(64 * KiB - 100));
 
+    const served = stats.snapshot(ECOSYSTEM).servedBytes;
     const head = await serve(spec, {}, "HEAD");
     assert.equal(head.status, 200);
     assert.equal(head.headers.get("content-length"), String(bytes.byteLength));
+    assert.equal(head.headers.get("etag"), etag);
     assert.equal(head.body, null);
+    assert.equal(stats.snapshot(ECOSYSTEM).servedBytes, served, "no body was sent");
     assert.deepEqual(upstream.requests, ["/pkg.whl"]);
   });
 });
 
 Deno.test("HEAD of a miss: its headers at once, no body; the download goes on and is stored", async () => {
-  await withFiles(async ({ ctx, upstream, blobs, file, serve }) => {
+  await withFiles(async ({ ctx, upstream, blobs, stats, file, serve }) => {
     const bytes = randomBytes(48 * KiB);
     upstream.routes.set("/pkg.crate", { body: bytes });
     const spec = file("/pkg.crate", bytes);
@@ -160,9 +165,12 @@ Deno.test("HEAD of a miss: its headers at once, no body; the download goes on an
     assert.equal(head.body, null);
     await ctx.idle();
     assert.deepEqual(await blobs.readBytes(sha256Hex(bytes)), bytes);
+    assert.equal(stats.snapshot(ECOSYSTEM).servedBytes, 0, "the download was not followed");
+    assert.equal(stats.snapshot(ECOSYSTEM).cacheMisses, 1);
     const hit = await serve(spec);
     assert.deepEqual((await receive(hit.body)).bytes, bytes);
     assert.deepEqual(upstream.requests, ["/pkg.crate"]);
+    assert.equal(stats.snapshot(ECOSYSTEM).servedBytes, bytes.byteLength);
   });
 });
 
@@ -260,9 +268,11 @@ Deno.test("a source that answers itself (not listed) is returned as it is; nothi
 });
 
 Deno.test("an upstream that answers 404 for a listed file: the error for the handler, nothing stored", async () => {
-  await withFiles(async ({ ctx, upstream, tempFiles, file, serve }) => {
+  await withFiles(async ({ ctx, upstream, tempFiles, file }) => {
     const spec = file("/vanished.tgz", new Uint8Array(10));
-    const error = await serve(spec).catch((caught) => caught);
+    // What the handler gets (the dispatcher answers 502 for it).
+    const request = new Request("http://127.0.0.1:3080/files/vanished.tgz");
+    const error = await servePackageFile(ctx, request, spec).catch((caught) => caught);
     assert.ok(error instanceof UpstreamStatusError, String(error));
     assert.equal(error.status, 404);
     assert.equal((await ctx.kv.get(spec.recordKey)).value, null);
@@ -272,12 +282,16 @@ Deno.test("an upstream that answers 404 for a listed file: the error for the han
 });
 
 Deno.test("a private file: from the store with no-cache, never upstream; a missing blob is a 500", async () => {
-  await withFiles(async ({ ctx, upstream, blobs, logged, stats }) => {
+  await withFiles(async ({ ctx, upstream, blobs, logged, stats, routed }) => {
     const bytes = new TextEncoder().encode("a private wheel");
     const sha256 = await blobs.putBytes(bytes);
     const file = { filename: "private-1.0.whl", sha256, size: bytes.byteLength };
-    const request = new Request("http://127.0.0.1:3080/files/private-1.0.whl");
-    const served = await servePrivateFile(ctx, request, file, CONTENT_TYPE);
+    const serve = (stored: PrivateFile) =>
+      routed((request) => servePrivateFile(ctx, request, stored, CONTENT_TYPE))(
+        "GET",
+        "http://127.0.0.1:3080/files/private-1.0.whl",
+      );
+    const served = await serve(file);
     assert.equal(served.status, 200);
     assert.equal(served.headers.get("cache-control"), "no-cache");
     assert.equal(served.headers.get("etag"), `"${sha256}"`);
@@ -287,7 +301,7 @@ Deno.test("a private file: from the store with no-cache, never upstream; a missi
     assert.equal(counters.directBytes, 0, "nobody would have fetched it upstream");
 
     const lost = { ...file, sha256: "0".repeat(64) };
-    const missing = await servePrivateFile(ctx, request, lost, CONTENT_TYPE);
+    const missing = await serve(lost);
     assert.equal(missing.status, 500);
     assert.deepEqual(await missing.json(), {
       error: "the stored file private-1.0.whl is missing from the store",
