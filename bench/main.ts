@@ -4,7 +4,7 @@
 // holding everything (warm), and `vm pkg` also warm with every document past its TTL (stale). See
 // bench/README.md for the method.
 //
-//   deno task bench [--workload npm|pip|cargo|all] [--runs N] [--contenders LIST] [--json]
+//   deno task bench [--workload npm|pip|cargo|go|all] [--runs N] [--contenders LIST] [--json]
 //                   [--load S] [--log-requests] [--keep-logs]
 import { parseArgs } from "node:util";
 import { printLoadReport, runLoadBench } from "./load.ts";
@@ -86,9 +86,9 @@ function parseOptions(args: string[]): Options {
   });
   if (values.help) {
     console.log(
-      "usage: deno task bench [--workload npm|pip|cargo|all] [--runs N] [--contenders LIST]\n" +
+      "usage: deno task bench [--workload npm|pip|cargo|go|all] [--runs N] [--contenders LIST]\n" +
         "                       [--json] [--load S] [--log-requests] [--keep-logs]\n" +
-        "  --workload W      which client to measure (default all: npm, then pip, then cargo)\n" +
+        "  --workload W      which client to measure (default all: npm, pip, cargo, go)\n" +
         "  --runs N          runs per way and workload (default 5)\n" +
         "  --contenders L    comma-separated, of public, vm, verdaccio, devpi (default all); each\n" +
         "                    workload runs those that serve it (verdaccio: npm; devpi: pip).\n" +
@@ -111,7 +111,7 @@ function parseOptions(args: string[]): Options {
     ? [...WORKLOAD_NAMES]
     : WORKLOAD_NAMES.filter((name) => name === workload);
   if (workloads.length === 0) {
-    throw new Error(`--workload must be npm, pip, cargo or all, not ${workload}`);
+    throw new Error(`--workload must be npm, pip, cargo, go or all, not ${workload}`);
   }
   const asked = values.contenders === "all"
     ? [...CONTENDERS]

@@ -12,6 +12,7 @@ export const PUBLIC_PYPI_INDEX = "https://pypi.org/simple";
 export const PUBLIC_PYPI_FILES = "https://files.pythonhosted.org";
 export const PUBLIC_CARGO_INDEX = "https://index.crates.io";
 export const PUBLIC_CARGO_FILES = "https://static.crates.io/crates";
+export const PUBLIC_GOPROXY = "https://proxy.golang.org";
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 
@@ -43,7 +44,7 @@ const SETTLE_CPU_SHARE = 0.1;
 const SETTLE_TIMEOUT_MS = 120_000;
 
 /** The ecosystems `GET /-/status` reports counters for. */
-export type Ecosystem = "npm" | "pypi" | "cargo";
+export type Ecosystem = "npm" | "pypi" | "cargo" | "go";
 
 /** One ecosystem's counters of `GET /-/status`, as the server defines them. */
 export type EcosystemCounters = RegistryStatus["ecosystems"][string];
@@ -103,6 +104,7 @@ export class BenchServer {
       `--pypi-files-upstream=${PUBLIC_PYPI_FILES}`,
       `--cargo-upstream=${PUBLIC_CARGO_INDEX}`,
       `--cargo-files-upstream=${PUBLIC_CARGO_FILES}`,
+      `--go-upstream=${PUBLIC_GOPROXY}`,
       `--ttl=${BENCH_TTL_SECONDS}`,
       `--max-stale=${BENCH_MAX_STALE_SECONDS}`,
       // Nothing written into the project in the current directory, no listener on the Docker

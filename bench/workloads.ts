@@ -1,17 +1,19 @@
 // The three client workloads behind one small interface, so main.ts runs the same rounds (public;
 // vm pkg and the workload's peers, each cold and warm; fresh client caches every run) for each.
 import { CARGO_DEPENDENCIES, cargoFetchOnce, cargoVersion } from "./cargo_fetch.ts";
+import { GO_REQUIREMENTS, goDownloadOnce, goVersion } from "./go_download.ts";
 import { DEPENDENCIES, installOnce, NPM_FLAGS, npmVersions } from "./npm_install.ts";
 import { PIP_FLAGS, PIP_REQUIREMENTS, pipInstallOnce, pipVersions } from "./pip_install.ts";
 import type { PeerName } from "./contenders.ts";
 import {
   type BenchServer,
   type Ecosystem,
+  PUBLIC_GOPROXY,
   PUBLIC_NPM,
   PUBLIC_PYPI_INDEX,
 } from "./registry_server.ts";
 
-export const WORKLOAD_NAMES = ["npm", "pip", "cargo"] as const;
+export const WORKLOAD_NAMES = ["npm", "pip", "cargo", "go"] as const;
 export type WorkloadName = typeof WORKLOAD_NAMES[number];
 
 /** One measured client run. */
@@ -111,4 +113,24 @@ const cargo: Workload = {
   },
 };
 
-export const WORKLOADS: Readonly<Record<WorkloadName, Workload>> = { npm, pip, cargo };
+const go: Workload = {
+  name: "go",
+  ecosystem: "go",
+  action: "go mod download all",
+  unit: "modules",
+  publicRegistry: PUBLIC_GOPROXY,
+  // Athens, the one caching GOPROXY peer, is not set up here (see bench/README.md).
+  peers: [],
+  phaseLabels: {},
+  method: { requirements: GO_REQUIREMENTS, gomodcache: "fresh, empty per run", goSum: "none" },
+  input: `${Object.keys(GO_REQUIREMENTS).length} pinned requirements, empty GOMODCACHE, ` +
+    "no go.sum, GOSUMDB through the proxy",
+  versions: async () => ({ go: await goVersion() }),
+  vmClientUrl: (server) => `${server.url}/go`,
+  async run(registry, dir, signal) {
+    const download = await goDownloadOnce(registry, dir, signal);
+    return { seconds: download.seconds, phases: {}, tree: download.tree };
+  },
+};
+
+export const WORKLOADS: Readonly<Record<WorkloadName, Workload>> = { npm, pip, cargo, go };
