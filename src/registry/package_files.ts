@@ -11,9 +11,18 @@ import { errorResponse, fileResponse } from "./http.ts";
 
 export interface FileSource {
   url: string;
-  expected: ExpectedDigest;
+  /** What the bytes must hash to; or `verify`, for digests that are not of the bytes. */
+  expected?: ExpectedDigest;
+  /** Checks the complete downloaded file before it is stored; throws to refuse it. */
+  verify?(path: string): Promise<void>;
   /** The size the index published, when it publishes one: no more is read. */
   size?: number;
+  /**
+   * Answer only once the file is verified and stored, instead of streaming it as it arrives: a
+   * file that fails its check then gets a clean error status rather than a body cut off. For
+   * clients that read the whole file before using it anyway (the go command).
+   */
+  answerWhenVerified?: boolean;
 }
 
 export interface PackageFileRequest {
@@ -73,6 +82,7 @@ export async function servePackageFile(
     key: spec.label,
     url: source.url,
     expected: source.expected,
+    verify: source.verify,
     size: source.size,
     onStored: async (file) => {
       await ctx.kv.set(spec.recordKey, { ...file, storedAt: ctx.clock.now() });
@@ -90,6 +100,23 @@ export async function servePackageFile(
     following();
     throw error;
   });
+  if (source.answerWhenVerified) {
+    try {
+      await download.finished;
+      if (download.state === "failed" || !download.result) throw download.error;
+      const response = await fileResponse(request, {
+        path: ctx.blobs.pathOf(download.result.sha256),
+        etag: `"${download.result.sha256}"`,
+        headers,
+        ranges: true,
+        onBytes: countServed,
+      });
+      if (!response) throw new Error(`${spec.label} vanished from the store once verified`);
+      return response;
+    } finally {
+      following();
+    }
+  }
   // Ranges are not offered while the file is still arriving: the whole body is sent (RFC 9110
   // lets a server ignore Range), and a client like uv then reads what it needs from it.
   const responseHeaders = new Headers(headers);

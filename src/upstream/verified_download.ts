@@ -24,7 +24,13 @@ export interface DownloadSpec {
   /** Identity of the file for coalescing, e.g. `npm:lodash/-/lodash-4.17.21.tgz`. */
   key: string;
   url: string;
-  expected: ExpectedDigest;
+  /** What the bytes must hash to. Without it, `verify` is the only check (one of them is given). */
+  expected?: ExpectedDigest;
+  /**
+   * A check of the complete file at `path` before it is stored, for digests that are not of the
+   * bytes themselves (Go's `h1:` hashes the files inside a zip). Throws to refuse the file.
+   */
+  verify?(path: string): Promise<void>;
   /** The file's size as its index published it (PyPI's `size`): no more is ever read. */
   size?: number;
   /** Records the verified file (KV), called before any client gets the last byte. */
@@ -148,6 +154,8 @@ export class VerifiedDownloads {
   }
 
   async #start(spec: DownloadSpec): Promise<ActiveDownload> {
+    // Never an unverified file in the store: a spec without a check is a programming error.
+    if (!spec.expected && !spec.verify) throw new Error(`${spec.key}: nothing to verify against`);
     // The bytes as stored (never decompressed on the way: the digest is of those), bounded by
     // the Content-Length the upstream client enforces, and by this limit.
     const response = await this.upstream.request(spec.url, {}, {
@@ -204,7 +212,7 @@ export class VerifiedDownloads {
     body: ReadableStream<Uint8Array>,
     download: ActiveDownload,
   ): Promise<void> {
-    const digests = new StreamingDigests(["sha256", spec.expected.algorithm]);
+    const digests = new StreamingDigests(["sha256", spec.expected?.algorithm ?? "sha256"]);
     let committed = false;
     try {
       for await (const chunk of body) {
@@ -225,13 +233,14 @@ export class VerifiedDownloads {
         );
       }
       const actual = digests.digestHex();
-      if (actual[spec.expected.algorithm] !== spec.expected.hex) {
+      if (spec.expected && actual[spec.expected.algorithm] !== spec.expected.hex) {
         throw new IntegrityError(
           spec.key,
           `${spec.expected.algorithm}:${spec.expected.hex}`,
           `${spec.expected.algorithm}:${actual[spec.expected.algorithm]}`,
         );
       }
+      await spec.verify?.(download.tempPath);
       const stored = { sha256: actual.sha256, size: download.written };
       download.finalPath = this.blobs.pathOf(stored.sha256);
       await this.blobs.commit(download.tempPath, stored.sha256);

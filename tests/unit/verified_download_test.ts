@@ -412,3 +412,30 @@ Deno.test("a file larger than the free space is refused before anything is writt
     assert.deepEqual(tempFiles(), []);
   }, { freeBytes: 1000 });
 });
+
+Deno.test("a `verify` check of the whole file decides, for digests that are not of the bytes", async () => {
+  await withDownloads(async ({ upstream, blobs, download, tempFiles }) => {
+    const bytes = crypto.getRandomValues(new Uint8Array(16 * KiB));
+    upstream.routes.set("/module.zip", { body: bytes });
+    const seen: Uint8Array[] = [];
+    const stored = await download("/module.zip", {
+      expected: undefined,
+      verify: async (path) => void seen.push(await Deno.readFile(path)),
+    });
+    assert.deepEqual(stored, { sha256: sha256Hex(bytes), size: bytes.byteLength });
+    assert.deepEqual(seen, [bytes]);
+    // Refused by the check: not stored, no temp file, the check's error is the download's.
+    const other = crypto.getRandomValues(new Uint8Array(16 * KiB));
+    upstream.routes.set("/contradicted.zip", { body: other });
+    const refused = await download("/contradicted.zip", {
+      expected: undefined,
+      verify: () => Promise.reject(new Error("the checksum database contradicts it")),
+    });
+    assert.match(String(refused), /contradicts it/);
+    assert.equal(await blobs.size(sha256Hex(other)), undefined);
+    // Neither a digest nor a check: never downloaded.
+    const unchecked = await download("/module.zip", { expected: undefined });
+    assert.match(String(unchecked), /nothing to verify against/);
+    assert.deepEqual(tempFiles(), []);
+  });
+});
