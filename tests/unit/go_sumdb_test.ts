@@ -33,6 +33,8 @@ Deno.test("a real lookup: its tree head is signed by sum.golang.org, its record 
     await parseLookup(bytes(UUID_LOOKUP), "github.com/google/uuid", "v1.6.0", verifier),
     {
       id: 22152757,
+      record: UUID_LOOKUP.slice(0, UUID_LOOKUP.indexOf("\n\n") + 2),
+      note: UUID_LOOKUP.slice(UUID_LOOKUP.indexOf("\n\n") + 2),
       treeSize: 66332798,
       zipHash: "h1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0=",
       modHash: "h1:TIyPZe4MgqvfeYDBFedMoGGpEw/LqOeaOT+nhxU+yHo=",

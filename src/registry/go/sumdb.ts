@@ -43,7 +43,11 @@ export interface NoteVerifier {
 export interface LookupRecord {
   /** The record's position in the log. */
   id: number;
-  /** The size of the signed tree the answer came with. */
+  /** The record as the answer starts: its id, its lines and the blank line after them. */
+  record: string;
+  /** The signed tree head the answer came with (any head whose tree holds the record will do). */
+  note: string;
+  /** The size of that tree. */
   treeSize: number;
   /** `h1:` of the module zip, when the record has it. */
   zipHash?: string;
@@ -145,11 +149,12 @@ export async function parseLookup(
   const recordEnd = text.indexOf("\n\n", firstLine + 1);
   if (recordEnd < 0) throw malformed("no end of record");
   const recordLines = text.slice(firstLine + 1, recordEnd).split("\n");
-  const treeSize = parseTreeSize(await openSignedNote(text.slice(recordEnd + 2), verifier));
+  const note = text.slice(recordEnd + 2);
+  const treeSize = parseTreeSize(await openSignedNote(note, verifier));
   if (!Number.isSafeInteger(id) || id >= treeSize) {
     throw malformed(`record ${idText} outside the signed tree of ${treeSize}`);
   }
-  const record: LookupRecord = { id, treeSize };
+  const record: LookupRecord = { id, record: text.slice(0, recordEnd + 2), note, treeSize };
   for (const line of recordLines) {
     const [path, lineVersion, hash, extra] = line.split(" ");
     if (path !== module || extra !== undefined || !hash || !H1.test(hash)) {
