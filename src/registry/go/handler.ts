@@ -142,6 +142,11 @@ export class GoRegistry implements EcosystemRegistry {
     try {
       return await toGoErrors(await this.#serve(request, route));
     } catch (error) {
+      // The upstream has no such file: "not found" to the go command too (it may then try the
+      // next GOPROXY entry), not a broken proxy.
+      if (error instanceof UpstreamStatusError && (error.status === 404 || error.status === 410)) {
+        return goError(404, `not found: ${describe(route)} (${error.message})`);
+      }
       return await toGoErrors(failureResponse(this.ctx, describe(route), error));
     }
   }
