@@ -10,15 +10,7 @@ import {
   parseLookup,
   SUM_GOLANG_ORG_KEY,
 } from "../../src/registry/go/sumdb.ts";
-
-/** proxy.golang.org/sumdb/sum.golang.org/lookup/github.com/google/uuid@v1.6.0, byte for byte. */
-const UUID_LOOKUP = "22152757\n" +
-  "github.com/google/uuid v1.6.0 h1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0=\n" +
-  "github.com/google/uuid v1.6.0/go.mod h1:TIyPZe4MgqvfeYDBFedMoGGpEw/LqOeaOT+nhxU+yHo=\n" +
-  "\n" +
-  "go.sum database tree\n66332798\nczPocWFmMwQrSENohgEPvFiqA+2i/3lRZhHbxtma2UQ=\n" +
-  "\n" +
-  "\u2014 sum.golang.org Az3grh19zTBOmg0dGOAELF5SP1N/QTSsuYwquERee13uccsbttgwVlS/0MhlHd7IEvb6fQVKmu7XFovf0PT1tKOnHQo=\n";
+import { UUID_LOOKUP } from "../support/go_stand_in.ts";
 
 /** proxy.golang.org/sumdb/sum.golang.org/latest, one day. */
 const LATEST = "go.sum database tree\n72525630\nlCeWXl//f2IAQIyqY7xCLe3ExAMUBjN57RXnyKOhjr0=\n" +

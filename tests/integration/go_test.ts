@@ -1,0 +1,185 @@
+// Go modules through the registry: the real go command against the real module proxy
+// (proxy.golang.org, which also passes the checksum database through).
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { hasProgram, runProcess } from "../support/process.ts";
+import { readBody, tempFiles, type TestRegistry, withRegistry } from "../support/registry.ts";
+
+const goMissing = !(await hasProgram("go", ["version"]));
+if (goMissing) console.warn("skipping the Go tests: go is not installed");
+
+async function goCounters(registry: TestRegistry) {
+  return (await registry.status()).ecosystems.go;
+}
+
+/**
+ * A project with several real dependencies whose go.mod files need go 1.19 at most (Debian
+ * bookworm's golang-go builds them too).
+ */
+const GO_MOD = `module example.com/vmgotest
+
+go 1.19
+
+require (
+	github.com/google/uuid v1.6.0
+	github.com/pkg/errors v0.9.1
+	github.com/spf13/pflag v1.0.5
+	golang.org/x/text v0.3.8
+)
+`;
+
+const MAIN_GO = `package main
+
+import (
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/pkg/errors"
+	"github.com/spf13/pflag"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
+)
+
+func main() {
+	name := pflag.String("name", "vm", "who to greet")
+	pflag.Parse()
+	err := errors.Wrap(fmt.Errorf("inner"), "outer")
+	fmt.Println(cases.Title(language.English).String("hello "+*name), uuid.NewSHA1(uuid.NameSpaceDNS, []byte("vm")), err)
+}
+`;
+
+/** What go.sum must hold, as the go command computed it straight from proxy.golang.org. */
+const GO_SUM = [
+  "github.com/google/uuid v1.6.0 h1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0=",
+  "github.com/google/uuid v1.6.0/go.mod h1:TIyPZe4MgqvfeYDBFedMoGGpEw/LqOeaOT+nhxU+yHo=",
+  "github.com/pkg/errors v0.9.1 h1:FEBLx1zS214owpjy7qsBeixbURkuhQAwrK5UwLGTwt4=",
+  "github.com/pkg/errors v0.9.1/go.mod h1:bwawxfHBFNV+L2hUp1rHADufV3IMtnDRdf1r5NINEl0=",
+  "github.com/spf13/pflag v1.0.5 h1:iy+VFUOCP1a+8yFto/drg2CJ5u0yRoB7fZw3DKv/JXA=",
+  "github.com/spf13/pflag v1.0.5/go.mod h1:McXfInJRrz4CZXVZOBLb0bTZqETkiAhM9Iw0y3An2Bg=",
+  "golang.org/x/text v0.3.8 h1:nAL+RVCQ9uMn3vJZbV+MRnydTJFPf8qqY42YiA6MrqY=",
+  "golang.org/x/text v0.3.8/go.mod h1:E6s5w1FMmriuDzIBO73fBruAKo1PCIq6d2Q6DHfQ8WQ=",
+];
+
+/**
+ * The go command with a module cache and checksum-database state of its own (a new GOPATH is a
+ * new VM), the registry as its only proxy, and the checksum database checked through it.
+ */
+function go(args: string[], cwd: string, gopath: string, proxy: string, gocache: string) {
+  return runProcess("go", args, {
+    cwd,
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: gopath,
+      GOPATH: gopath,
+      GOMODCACHE: join(gopath, "pkg", "mod"),
+      GOCACHE: gocache,
+      GOFLAGS: "-modcacherw",
+      GOTOOLCHAIN: "local",
+      GOENV: "off",
+      GOPROXY: proxy,
+      GOSUMDB: "sum.golang.org",
+    },
+  });
+}
+
+/**
+ * One fresh run, as in a new VM: no go.sum yet (so the go command checks every module against
+ * the checksum database, through the registry), then download, tidy, build and run.
+ */
+async function freshRun(project: string, gopath: string, proxy: string, gocache: string) {
+  await Deno.remove(join(project, "go.sum")).catch(() => {});
+  for (const args of [["mod", "download"], ["mod", "tidy"], ["build", "-o", "app", "."]]) {
+    const result = await go(args, project, gopath, proxy, gocache);
+    assert.equal(result.code, 0, `go ${args.join(" ")}: ${result.stderr}`);
+  }
+  const run = await runProcess(join(project, "app"), ["--name", "go"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout.trim(), "Hello Go e5e61fb5-d685-5b50-9ba7-acb6e6962ef3 outer: inner");
+  return await Deno.readTextFile(join(project, "go.sum"));
+}
+
+Deno.test({
+  name:
+    "go mod download and go build through the cache; a new module cache makes 0 upstream requests",
+  ignore: goMissing,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "vm-go-" });
+    try {
+      await withRegistry({}, async (registry) => {
+        const project = join(dir, "project");
+        await Deno.mkdir(project);
+        await Deno.writeTextFile(join(project, "go.mod"), GO_MOD);
+        await Deno.writeTextFile(join(project, "main.go"), MAIN_GO);
+        const proxy = `${registry.url}/go`;
+        const gocache = join(dir, "gocache");
+
+        const coldSum = await freshRun(project, join(dir, "gopath1"), proxy, gocache);
+        assert.equal(coldSum.trim(), GO_SUM.join("\n"));
+        const afterCold = await goCounters(registry);
+        // 4 modules' .mod and .zip, their 4 checksum records, tiles: at least 12.
+        assert.ok(afterCold.upstreamRequests >= 12, `${afterCold.upstreamRequests} upstream`);
+        assert.equal(afterCold.packages, 4);
+
+        const warmSum = await freshRun(project, join(dir, "gopath2"), proxy, gocache);
+        assert.equal(warmSum, coldSum);
+        const afterWarm = await goCounters(registry);
+        assert.equal(afterWarm.upstreamRequests, afterCold.upstreamRequests);
+        assert.ok(afterWarm.cacheHits - afterCold.cacheHits >= 12);
+        assert.deepEqual(await tempFiles(registry.dataDir), []);
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("the GOPROXY protocol against proxy.golang.org: bytes, escaping, errors", async () => {
+  await withRegistry({}, async (registry) => {
+    const base = `${registry.url}/go`;
+    // The .zip and .mod byte for byte, the .info parsed, the list with this version.
+    for (const file of ["v1.3.2.zip", "v1.3.2.mod", "v1.3.2.info"]) {
+      const path = `github.com/!burnt!sushi/toml/@v/${file}`;
+      const ours = await fetch(`${base}/${path}`);
+      assert.equal(ours.status, 200, file);
+      const theirs = await fetch(`https://proxy.golang.org/${path}`);
+      assert.deepEqual(await readBody(ours), await readBody(theirs), file);
+    }
+    const list = await (await fetch(`${base}/github.com/!burnt!sushi/toml/@v/list`)).text();
+    assert.match(list, /^v1\.3\.2$/m);
+    const lookup = await (await fetch(
+      `${base}/sumdb/sum.golang.org/lookup/github.com/!burnt!sushi/toml@v1.3.2`,
+    )).text();
+    assert.match(lookup, /^github\.com\/BurntSushi\/toml v1\.3\.2 h1:/m);
+    assert.match(lookup, /\n\n\u2014 sum\.golang\.org /);
+    const supported = await fetch(`${base}/sumdb/sum.golang.org/supported`);
+    assert.equal(supported.status, 200);
+    await supported.body?.cancel();
+    const counters = await goCounters(registry);
+    assert.equal(counters.packages, 1);
+
+    // A second time: every file from the store.
+    for (const file of ["v1.3.2.zip", "v1.3.2.mod", "v1.3.2.info"]) {
+      await readBody(await fetch(`${base}/github.com/!burnt!sushi/toml/@v/${file}`));
+    }
+    assert.equal((await goCounters(registry)).upstreamRequests, counters.upstreamRequests);
+
+    // Unescaped uppercase, a version that is not canonical, a module path without a dot.
+    for (
+      const [path, status, message] of [
+        ["github.com/BurntSushi/toml/@v/list", 400, /invalid escaped module path/],
+        ["github.com/!burnt!sushi/toml/@v/v1.3.zip", 400, /not canonical/],
+        ["toml/@v/list", 400, /missing dot/],
+        ["github.com/!burnt!sushi/toml/@v/v1.3.2.tgz", 404, /not a GOPROXY path/],
+      ] as const
+    ) {
+      const response = await fetch(`${base}/${path}`);
+      assert.equal(response.status, status, path);
+      assert.equal(response.headers.get("content-type"), "text/plain; charset=utf-8");
+      assert.match(await response.text(), message);
+    }
+    const put = await fetch(`${base}/github.com/google/uuid/@v/list`, { method: "PUT", body: "x" });
+    assert.equal(put.status, 405);
+    await put.body?.cancel();
+  });
+});
