@@ -5,8 +5,9 @@ import { type Ecosystem, findEcosystem } from "./ecosystem.ts";
 import { npm } from "./npm/mod.ts";
 import { pypi } from "./pypi/mod.ts";
 import { cargo } from "./cargo/mod.ts";
+import { go } from "./go/mod.ts";
 
-export const ECOSYSTEMS: readonly Ecosystem[] = [npm, pypi, cargo];
+export const ECOSYSTEMS: readonly Ecosystem[] = [npm, pypi, cargo, go];
 
 /** The ecosystem a `--type` or `?type=` value names (its id or an alias); undefined if none. */
 export function ecosystemNamed(name: string): Ecosystem | undefined {

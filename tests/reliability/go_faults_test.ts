@@ -23,7 +23,7 @@ async function withStandIn(fn: (upstream: GoStandIn, registry: TestRegistry) => 
   const upstream = startGoStandIn();
   try {
     await withRegistry({
-      goUpstream: upstream.url,
+      upstreams: { go_upstream: upstream.url },
       timeouts: { headersMs: 2_000, idleMs: 2_000 },
     }, (registry) => fn(upstream, registry));
   } finally {

@@ -16,19 +16,20 @@
 //                                  (the go command checks it), so even full tiles get the TTL
 //                                  rather than being kept forever unverified.
 //
-// Nothing can be published here: /go/ has no private modules.
+// Each kind of path is one route (#routes); the dispatcher does the method check, HEAD, counting
+// and the answer to a thrown failure, and re-shapes every error as the plain text the go command
+// shows (errors.ts). Nothing can be published here: /go/ has no private modules.
 import { sha256Hex } from "../../store/hashing.ts";
-import { PrivatePackages } from "../../store/private_packages.ts";
 import type { MetadataOutcome } from "../../upstream/metadata_cache.ts";
 import { UpstreamStatusError, UpstreamUnavailableError } from "../../upstream/errors.ts";
 import type { EcosystemContext } from "../context.ts";
 import { serveDocument } from "../documents.ts";
-import type { EcosystemRegistry } from "../ecosystem.ts";
-import { fileResponse } from "../http.ts";
-import { countMetadataOutcome, failureResponse, UpstreamDataError } from "../outcomes.ts";
+import type { EcosystemService } from "../ecosystem.ts";
+import { errorResponse, fileResponse } from "../http.ts";
+import { countMetadataOutcome, UpstreamDataError } from "../outcomes.ts";
 import { servePackageFile } from "../package_files.ts";
+import { type Params, type Route, route } from "../route_table.ts";
 import { goModHash, moduleZipHash } from "./dirhash.ts";
-import { goError, toGoErrors } from "./errors.ts";
 import { escapeForUrl, type GoRoute, type ModuleFile, parseGoPath, SUMDB_NAME } from "./names.ts";
 import {
   checkSignedTree,
@@ -47,6 +48,17 @@ export interface GoOptions {
 }
 
 export const DEFAULT_GO_UPSTREAM = "https://proxy.golang.org";
+
+/** Where Go's routes live: GOPROXY=<registry>/go. */
+export const GO_PREFIX = "/go";
+/** KV prefix of verified module files: `[...MODULE_FILES, module, "v1.2.3.zip"]` → StoredFile. */
+export const MODULE_FILES = ["go", "file"] as const;
+/**
+ * KV prefix of the metadata documents about modules (version lists, @latest, queries, checksum
+ * records): `[...MODULE_DOCUMENTS, kind, module, …]`. The checksum database's own tiles and tree
+ * heads are under `["go", "sumdb"]`: they belong to no module.
+ */
+export const MODULE_DOCUMENTS = ["go", "doc"] as const;
 
 /** Go's own limits (golang.org/x/mod/zip): bigger files are refused by the go command too. */
 const MAX_GO_MOD_BYTES = 16 * 1024 * 1024;
@@ -84,114 +96,154 @@ interface LookupDocument extends TreeHead {
 const PINNED_HEAD_KEY: Deno.KvKey = ["go", "sumdb", "pinned-head"];
 
 type Found<R> = Exclude<MetadataOutcome<R>, { kind: "not-found" }>;
+type Kind = Exclude<GoRoute["kind"], "sumdb-supported">;
+type RouteOf<K extends Kind> = Extract<GoRoute, { kind: K }>;
 
-export class GoRegistry implements EcosystemRegistry {
-  static readonly prefix = "/go";
-  readonly cachedFilesPrefix = ["go", "file"];
-  /** Always empty: nothing is published to /go/. */
-  readonly privates: PrivatePackages;
+/** The GOPROXY protocol and the checksum database under /go/. Nothing is published here. */
+export class GoRegistry implements EcosystemService {
+  readonly routes: readonly Route[];
   readonly #upstream: string;
   #verifier: Promise<NoteVerifier> | undefined;
   #pinning: Promise<TreeHead> | undefined;
 
   constructor(private readonly ctx: EcosystemContext, options: GoOptions) {
     this.#upstream = options.upstream.replace(/\/+$/, "");
-    this.privates = new PrivatePackages(ctx.kv, ctx.blobs, "go", () => Promise.resolve({}));
-  }
-
-  init(): Promise<void> {
-    return this.privates.init();
-  }
-
-  /** No Go module can be claimed, published or removed here. */
-  canonicalName(_name: string): string | undefined {
-    return undefined;
+    this.routes = this.#routes();
   }
 
   idle(): Promise<void> {
     return this.ctx.idle();
   }
 
-  /** Modules with a cached version list, and checksum records cached. */
-  async documentCount(): Promise<number> {
-    const counts = await Promise.all([
-      this.ctx.countRecords(["go", "list"]),
-      this.ctx.countRecords(["go", "lookup"]),
-    ]);
-    return counts[0] + counts[1];
-  }
-
-  /** `path` is everything after `/go/`, still escaped. */
-  async handle(request: Request, path: string): Promise<Response> {
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      await request.body?.cancel().catch(() => {});
-      return goError(
-        405,
-        `${request.method} is not supported on /go/: a module proxy is read-only`,
-        {
-          allow: "GET, HEAD",
+  /**
+   * One route per kind of GOPROXY path. A module path has any number of segments, so each
+   * pattern takes them as one parameter, and its parser is parseGoPath (names.ts), the one place
+   * that knows what a module path, a version and a tile path may look like: a route takes a path
+   * only when parseGoPath reads it as that route's kind. A path no route takes gets parseGoPath's
+   * reason (400 for an invalid module path or version, 404 otherwise: `goUnmatched`).
+   */
+  #routes(): Route[] {
+    const P = GO_PREFIX;
+    const S = `${P}/sumdb/${SUMDB_NAME}`;
+    const sumdb = `sumdb/${SUMDB_NAME}`;
+    /** A GET route for one kind; `rest` rebuilds the path after /go/ from the parameters. */
+    const goRoute = <K extends Kind>(spec: {
+      kind: K;
+      pattern: string;
+      description: string;
+      rest: (raw: Params) => string;
+      serve: (request: Request, target: RouteOf<K>) => Promise<Response>;
+    }) =>
+      route<RouteOf<K>>({
+        method: "GET",
+        pattern: spec.pattern,
+        description: spec.description,
+        params: (raw) => {
+          const parsed = parseGoPath(spec.rest(raw));
+          return parsed.kind === spec.kind ? parsed as RouteOf<K> : undefined;
         },
-      );
-    }
-    const route = parseGoPath(path);
-    if (route.kind === "problem") return goError(route.status, route.message);
-    // The go command asks before using this proxy for the checksum database; the configured
-    // upstream is a module proxy, which passes it through.
-    if (route.kind === "sumdb-supported") return new Response(null, { status: 200 });
-    this.ctx.stats.add("requests");
-    try {
-      return await toGoErrors(await this.#serve(request, route));
-    } catch (error) {
-      // The upstream has no such file: "not found" to the go command too (it may then try the
-      // next GOPROXY entry), not a broken proxy.
-      if (error instanceof UpstreamStatusError && (error.status === 404 || error.status === 410)) {
-        return goError(404, `not found: ${describe(route)} (${error.message})`);
-      }
-      return await toGoErrors(failureResponse(this.ctx, describe(route), error));
-    }
-  }
-
-  async #serve(request: Request, route: Exclude<GoRoute, { kind: "sumdb-supported" }>) {
-    const module = "module" in route ? escapeForUrl(route.module) : "";
-    switch (route.kind) {
-      case "list":
-        return this.#text(request, {
-          key: ["go", "list", route.module],
-          url: `${this.#upstream}/${module}/@v/list`,
-          what: `the version list of ${route.module}`,
-          contentType: "text/plain; charset=utf-8",
-          check: checkVersionList,
-        });
-      case "latest":
-        return this.#text(request, {
-          key: ["go", "latest", route.module],
-          url: `${this.#upstream}/${module}/@latest`,
-          what: `the latest version of ${route.module}`,
-          contentType: FILE_TYPES.info,
-          check: (body) => checkInfo(body),
-        });
-      case "file":
-        // A query (a branch, a commit, v1) resolves to a version: that answer may change.
-        if (route.file === "info" && fileVersionProblem(route.module, route.version)) {
-          return this.#text(request, {
-            key: ["go", "query", route.module, route.version],
-            url: `${this.#upstream}/${module}/@v/${escapeForUrl(route.version)}.info`,
-            what: `${route.module}@${route.version}`,
+        subject: describe,
+        handle: (request, target) => this.#notFoundUpstream(target, spec.serve(request, target)),
+      });
+    return [
+      route({
+        method: "GET",
+        pattern: `${S}/supported`,
+        description: "the go command asks whether the proxy passes the checksum database: it does",
+        handle: () => new Response(null, { status: 200 }),
+      }),
+      goRoute({
+        kind: "sumdb-latest",
+        pattern: `${S}/latest`,
+        description:
+          "the checksum database's latest signed tree head (metadata, signature checked)",
+        rest: () => `${sumdb}/latest`,
+        serve: (request, target) => this.#latestTreeDocument(request, target),
+      }),
+      goRoute({
+        kind: "sumdb-lookup",
+        pattern: `${S}/lookup/:target+`,
+        description: "a checksum record (signature checked), with the one pinned tree head",
+        rest: (raw) => `${sumdb}/lookup/${raw.target}`,
+        serve: (request, { module, version }) => this.#lookupDocument(request, module, version),
+      }),
+      goRoute({
+        kind: "sumdb-tile",
+        pattern: `${S}/tile/:path+`,
+        description: "a tile of the checksum database's log (metadata; the go command checks it)",
+        rest: (raw) => `${sumdb}/tile/${raw.path}`,
+        serve: (request, tile) => this.#tile(request, tile),
+      }),
+      goRoute({
+        kind: "list",
+        pattern: `${P}/:module+/@v/list`,
+        description: "a module's version list (metadata: TTL, stale-while-revalidate)",
+        rest: (raw) => `${raw.module}/@v/list`,
+        serve: (request, { module }) =>
+          this.#text(request, {
+            key: [...MODULE_DOCUMENTS, "list", module],
+            url: `${this.#upstream}/${escapeForUrl(module)}/@v/list`,
+            what: `the version list of ${module}`,
+            contentType: "text/plain; charset=utf-8",
+            check: checkVersionList,
+          }),
+      }),
+      goRoute({
+        kind: "latest",
+        pattern: `${P}/:module+/@latest`,
+        description: "a module's latest version (metadata)",
+        rest: (raw) => `${raw.module}/@latest`,
+        serve: (request, { module }) =>
+          this.#text(request, {
+            key: [...MODULE_DOCUMENTS, "latest", module],
+            url: `${this.#upstream}/${escapeForUrl(module)}/@latest`,
+            what: `the latest version of ${module}`,
             contentType: FILE_TYPES.info,
             check: (body) => checkInfo(body),
-          });
-        }
-        return this.#moduleFile(request, route.module, route.version, route.file);
-      case "sumdb-lookup":
-        return this.#lookupDocument(request, route.module, route.version);
-      case "sumdb-latest": {
-        const outcome = await this.#latestTree();
-        if (outcome.kind === "not-found") return goError(404, "not found: the latest tree");
-        return this.#document(request, outcome, describe(route), "text/plain; charset=utf-8");
+          }),
+      }),
+      goRoute({
+        kind: "file",
+        pattern: `${P}/:module+/@v/:file`,
+        description: "a version's .info, .mod or .zip (.mod/.zip stored once their h1: matches " +
+          "sum.golang.org's record; the .info of a query is metadata)",
+        rest: (raw) => `${raw.module}/@v/${raw.file}`,
+        serve: (request, { module, version, file }) => {
+          // A query (a branch, a commit, v1) resolves to a version: that answer may change.
+          if (file === "info" && fileVersionProblem(module, version)) {
+            return this.#text(request, {
+              key: [...MODULE_DOCUMENTS, "query", module, version],
+              url: `${this.#upstream}/${escapeForUrl(module)}/@v/${escapeForUrl(version)}.info`,
+              what: `${module}@${version}`,
+              contentType: FILE_TYPES.info,
+              check: (body) => checkInfo(body),
+            });
+          }
+          return this.#moduleFile(request, module, version, file);
+        },
+      }),
+    ];
+  }
+
+  /**
+   * The upstream has no such file: "not found" to the go command too (it may then try the next
+   * GOPROXY entry), not a broken proxy (the dispatcher's 502 for other upstream statuses).
+   */
+  async #notFoundUpstream(target: GoRoute, serving: Promise<Response>): Promise<Response> {
+    try {
+      return await serving;
+    } catch (error) {
+      if (error instanceof UpstreamStatusError && (error.status === 404 || error.status === 410)) {
+        return errorResponse(404, `not found: ${describe(target)} (${error.message})`);
       }
-      case "sumdb-tile":
-        return this.#tile(request, route);
+      throw error;
     }
+  }
+
+  async #latestTreeDocument(request: Request, target: RouteOf<"sumdb-latest">) {
+    const outcome = await this.#latestTree();
+    if (outcome.kind === "not-found") return errorResponse(404, "not found: the latest tree");
+    return this.#document(request, outcome, describe(target), "text/plain; charset=utf-8");
   }
 
   /** A metadata document served as the upstream sent it, once `check` accepted it. */
@@ -211,7 +263,7 @@ export class GoRegistry implements EcosystemRegistry {
         return { digest: await this.ctx.blobs.putBytes(body) };
       },
     });
-    if (outcome.kind === "not-found") return goError(404, `not found: ${doc.what}`);
+    if (outcome.kind === "not-found") return errorResponse(404, `not found: ${doc.what}`);
     return this.#document(request, outcome, doc.what, doc.contentType);
   }
 
@@ -239,7 +291,7 @@ export class GoRegistry implements EcosystemRegistry {
   /** The checksum record of module@version, its tree head's signature checked. */
   #lookup(module: string, version: string): Promise<MetadataOutcome<LookupDocument>> {
     return this.ctx.metadata.get<LookupDocument>({
-      key: ["go", "lookup", module, version],
+      key: [...MODULE_DOCUMENTS, "lookup", module, version],
       url: `${this.#upstream}/sumdb/${SUMDB_NAME}/lookup/${escapeForUrl(module)}@${
         escapeForUrl(version)
       }`,
@@ -288,7 +340,7 @@ export class GoRegistry implements EcosystemRegistry {
   async #lookupDocument(request: Request, module: string, version: string): Promise<Response> {
     const outcome = await this.#lookup(module, version);
     if (outcome.kind === "not-found") {
-      return goError(404, `not found: ${module}@${version} is not in the checksum database`);
+      return errorResponse(404, `not found: ${module}@${version} is not in the checksum database`);
     }
     countMetadataOutcome(this.ctx, outcome);
     const lookup = outcome.record;
@@ -362,7 +414,7 @@ export class GoRegistry implements EcosystemRegistry {
         return { digest: await this.ctx.blobs.putBytes(body) };
       },
     });
-    if (outcome.kind === "not-found") return goError(404, `not found: ${what}`);
+    if (outcome.kind === "not-found") return errorResponse(404, `not found: ${what}`);
     countMetadataOutcome(this.ctx, outcome);
     const response = await fileResponse(request, {
       path: this.ctx.blobs.pathOf(outcome.record.digest),
@@ -376,7 +428,7 @@ export class GoRegistry implements EcosystemRegistry {
         this.ctx.stats.add("directBytes", n);
       },
     });
-    return response ?? goError(500, `the stored ${what} vanished`);
+    return response ?? errorResponse(500, `the stored ${what} vanished`);
   }
 
   /** .info, .mod or .zip of a canonical version: immutable once checked. */
@@ -389,12 +441,12 @@ export class GoRegistry implements EcosystemRegistry {
     const name = `${module}@${version}.${file}`;
     const url = `${this.#upstream}/${escapeForUrl(module)}/@v/${escapeForUrl(version)}.${file}`;
     return servePackageFile(this.ctx, request, {
-      recordKey: ["go", "file", module, `${version}.${file}`],
+      recordKey: [...MODULE_FILES, module, `${version}.${file}`],
       label: `go:${name}`,
       contentType: FILE_TYPES[file],
       resolve: async () => {
         const lookup = await this.#lookup(module, version);
-        if (lookup.kind === "not-found") return await this.#relay(request, url, name, file);
+        if (lookup.kind === "not-found") return await this.#relay(url, name, file);
         const record = lookup.record;
         return {
           url,
@@ -459,7 +511,7 @@ export class GoRegistry implements EcosystemRegistry {
    * it and never stored: nothing here can vouch for it (the go command applies its own GONOSUMDB,
    * GOPRIVATE and go.sum rules to it).
    */
-  async #relay(request: Request, url: string, name: string, file: ModuleFile) {
+  async #relay(url: string, name: string, file: ModuleFile) {
     this.ctx.stats.add("cacheMisses");
     const response = await this.ctx.upstream.request(url, {}, {
       decompress: false,
@@ -467,7 +519,7 @@ export class GoRegistry implements EcosystemRegistry {
     });
     if (response.status === 404 || response.status === 410) {
       await response.body.cancel();
-      return goError(404, `not found: ${name}`);
+      return errorResponse(404, `not found: ${name}`);
     }
     if (response.status !== 200) {
       await response.body.cancel();
@@ -479,20 +531,33 @@ export class GoRegistry implements EcosystemRegistry {
     const headers = new Headers({ "content-type": FILE_TYPES[file], "cache-control": "no-store" });
     const length = response.headers.get("content-length");
     if (length !== null && /^\d+$/.test(length)) headers.set("content-length", length);
-    if (request.method === "HEAD") {
-      await response.body.cancel();
-      return new Response(null, { headers });
-    }
-    const counted = response.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform: (chunk, controller) => {
-          this.ctx.stats.add("servedBytes", chunk.byteLength);
-          controller.enqueue(chunk);
-        },
-      }),
-    );
-    return new Response(counted, { headers });
+    return new Response(countedAsRead(response.body, (n) => this.ctx.stats.add("servedBytes", n)), {
+      headers,
+    });
   }
+}
+
+/**
+ * The body as the client reads it, each chunk counted then. Nothing is read from the upstream
+ * before the client reads: a HEAD (the GET answer without its body) cancels it unread.
+ */
+function countedAsRead(
+  body: ReadableStream<Uint8Array>,
+  count: (n: number) => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await reader.read();
+      if (done) {
+        controller.close();
+        return;
+      }
+      count(value.byteLength);
+      controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 /** Every line of a version list starts with a version (what the go command reads of it). */
@@ -526,7 +591,8 @@ function checkInfo(body: Uint8Array): { Version: string } {
   return { Version: version };
 }
 
-function describe(route: Exclude<GoRoute, { kind: "sumdb-supported" }>): string {
+/** What a request is about, for messages ("github.com/pkg/errors@v0.9.1.zip"). */
+function describe(route: GoRoute): string {
   switch (route.kind) {
     case "list":
       return `the version list of ${route.module}`;
@@ -540,5 +606,7 @@ function describe(route: Exclude<GoRoute, { kind: "sumdb-supported" }>): string 
       return "the checksum database's latest tree";
     case "sumdb-tile":
       return `the checksum database tile ${route.path}`;
+    case "sumdb-supported":
+      return "the checksum database's support";
   }
 }
