@@ -2,7 +2,7 @@
 # Builds the local base image for `vm` VMs (vm-base:bookworm) with debootstrap: no image registry is
 # reachable from these machines, so nothing can be pulled. Debian bookworm (minbase) from
 # deb.debian.org, plus the clients the VM talks to the host registry with: node/npm, python3/pip,
-# cargo. Exits at once when the image already exists, unless --rebuild.
+# cargo, go. Exits at once when the image already exists, unless --rebuild.
 #
 #   scripts/build_base_image.sh [--rebuild] [--image NAME]
 #
@@ -40,6 +40,8 @@ packages=(
   python3-pip python3-venv
   nodejs npm
   cargo-web
+  # Go 1.19 (bookworm's golang-go): GOPROXY and the checksum database through the registry
+  golang-go
   # for the shells `vm ssh` opens: small, and git is also what npm/pip/cargo git dependencies need
   sudo git procps iproute2 less
 )
@@ -152,7 +154,7 @@ fi
 
 progress "checking the clients in $image"
 versions=$(docker run --rm --network none "$image" sh -c \
-  'echo "node $(node --version), npm $(npm --version), $(python3 --version), pip $(pip --version | cut -d" " -f2), $(cargo --version)"') ||
+  'echo "node $(node --version), npm $(npm --version), $(python3 --version), pip $(pip --version | cut -d" " -f2), $(cargo --version), $(go version)"') ||
   die "a client does not run in $image"
 progress "$versions"
 progress "built $image ($(docker image inspect --format '{{.Size}}' "$image" | numfmt --to=iec))"
