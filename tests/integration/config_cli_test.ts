@@ -38,7 +38,7 @@ Deno.test("config path, show without a file, set, get, show, --json, reset", asy
     assert.equal(empty.code, 0, empty.stderr);
     assert.match(empty.stdout, /no such file yet/);
     assert.match(empty.stdout, /^port: +3080 \(default\)$/m);
-    assert.equal(empty.stdout.match(/\(default\)$/gm)?.length, 19);
+    assert.equal(empty.stdout.match(/\(default\)$/gm)?.length, 20);
 
     const set = await vm("pkg", "config", "set", "port", "4873");
     assert.equal(set.code, 0, set.stderr);
@@ -72,7 +72,7 @@ Deno.test("config path, show without a file, set, get, show, --json, reset", asy
       assert.equal(json.values.metadata_ttl, 300);
       assert.equal(json.values.max_cache_size, 10 * 1024 ** 3);
       assert.equal(json.values.log_requests, false);
-      assert.equal(json.defaults.length, 16);
+      assert.equal(json.defaults.length, 17);
       assert.ok(json.defaults.includes("host") && !json.defaults.includes("port"));
     }
 
@@ -87,7 +87,7 @@ Deno.test("config path, show without a file, set, get, show, --json, reset", asy
     assert.match(resetAll.stdout, /removed metadata_ttl, max_cache_size/);
     assert.match(await Deno.readTextFile(path), /^# Settings of `vm pkg`[^:]*$/);
     const afterReset = JSON.parse((await vm("pkg", "config", "show", "--json")).stdout);
-    assert.equal(afterReset.defaults.length, 19);
+    assert.equal(afterReset.defaults.length, 20);
   });
 });
 

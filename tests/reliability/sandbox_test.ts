@@ -155,6 +155,7 @@ Deno.test({
           `pypi_files_upstream: ${stand.upstreamUrl}/files`,
           `cargo_upstream: ${stand.upstreamUrl}/cargo`,
           `cargo_files_upstream: ${stand.upstreamUrl}/crates`,
+          `go_upstream: ${stand.upstreamUrl}/go`,
           "",
         ].join("\n"),
       );
@@ -353,6 +354,7 @@ Deno.test({
           [
             "files.pythonhosted.org:443",
             "index.crates.io:443",
+            "proxy.golang.org:443",
             "pypi.org:443",
             "registry.npmjs.org:443",
             "static.crates.io:443",
@@ -438,6 +440,7 @@ Deno.test({
             "0.0.0.0:3080",
             "files.pythonhosted.org:443",
             "index.crates.io:443",
+            "proxy.golang.org:443",
             "pypi.org:443",
             "registry.npmjs.org:443",
             "static.crates.io:443",

@@ -71,5 +71,6 @@ Deno.test("an offline server fetches from nowhere; otherwise from each configure
     "https://files.pythonhosted.org",
     "https://index.crates.io",
     "https://static.crates.io/crates",
+    "https://proxy.golang.org",
   ]);
 });
