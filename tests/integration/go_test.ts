@@ -2,6 +2,7 @@
 // (proxy.golang.org, which also passes the checksum database through).
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { runVm } from "../support/cli.ts";
 import { hasProgram, runProcess } from "../support/process.ts";
 import { readBody, tempFiles, type TestRegistry, withRegistry } from "../support/registry.ts";
 
@@ -126,6 +127,13 @@ Deno.test({
         const afterWarm = await goCounters(registry);
         assert.equal(afterWarm.upstreamRequests, afterCold.upstreamRequests);
         assert.ok(afterWarm.cacheHits - afterCold.cacheHits >= 12);
+        console.log(
+          `go on the host: first run ${afterCold.upstreamRequests} upstream requests ` +
+            `(${afterCold.requests} requests), second run with a new module cache ` +
+            `${afterWarm.upstreamRequests - afterCold.upstreamRequests} upstream ` +
+            `(${afterWarm.requests - afterCold.requests} requests, ` +
+            `${afterWarm.cacheHits - afterCold.cacheHits} hits)`,
+        );
         assert.deepEqual(await tempFiles(registry.dataDir), []);
       });
     } finally {
@@ -182,4 +190,45 @@ Deno.test("the GOPROXY protocol against proxy.golang.org: bytes, escaping, error
     assert.equal(put.status, 405);
     await put.body?.cancel();
   });
+});
+
+Deno.test({
+  name: "vm pkg exec go mod download goes through the registry (GOPROXY from the descriptor)",
+  ignore: goMissing,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "vm-go-exec-" });
+    try {
+      await withRegistry({}, async (registry) => {
+        const result = await runVm([
+          "pkg",
+          "exec",
+          "--url",
+          registry.url,
+          "go",
+          "mod",
+          "download",
+          "-json",
+          "github.com/pkg/errors@v0.9.1",
+        ], {
+          HOME: dir,
+          GOPATH: join(dir, "gopath"),
+          GOMODCACHE: join(dir, "gopath", "pkg", "mod"),
+          GOFLAGS: "-modcacherw",
+          GOTOOLCHAIN: "local",
+          GOENV: "off",
+          GONOSUMDB: "",
+          GOPRIVATE: "",
+          GONOPROXY: "",
+          GOSUMDB: "sum.golang.org",
+          GOPROXY: "off", // replaced by `vm pkg exec`: with "off" the go command fetches nothing
+        });
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(result.stdout, /"Sum": "h1:FEBLx1zS214owpjy7qsBeixbURkuhQAwrK5UwLGTwt4="/);
+        const counters = await goCounters(registry);
+        assert.equal(counters.packages, 1, "the module's files are in the cache");
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -7,6 +7,8 @@ import { writeProjectConfig } from "../../src/clients/project_config.ts";
 import { allClientsEnv, clientEnv, publicClientEnv } from "../../src/clients/routing.ts";
 import { shellHook } from "../../src/clients/shell_hook.ts";
 import { userConfigFiles } from "../../src/clients/user_config.ts";
+import { wrapperScript } from "../../src/vm/client_wrappers.ts";
+import { freePort } from "../support/cli.ts";
 import { hasProgram, runProcess, withTempDir } from "../support/process.ts";
 
 const goMissing = !(await hasProgram("go", ["version"]));
@@ -63,4 +65,57 @@ Deno.test("vm pkg start in a go.mod project writes nothing for Go and says why",
     assert.match(changes[0].reason!, /no project-level setting.*vm pkg exec go/);
     assert.deepEqual([...Deno.readDirSync(dir)].map((entry) => entry.name), ["go.mod"]);
   });
+});
+
+Deno.test({
+  name:
+    "a VM's go wrapper: the registry from the go env file while it answers, Go's default when not",
+  ignore: goMissing,
+  async fn() {
+    await withTempDir(async (dir) => {
+      const which = await runProcess("sh", ["-c", "command -v go"]);
+      const goDir = which.stdout.trim().replace(/\/go$/, "");
+      const wrappers = join(dir, "wrappers");
+      await Deno.mkdir(wrappers);
+      await Deno.symlink(join(dir, "route"), join(wrappers, "go"));
+      const goEnv = async (registryUrl: string) => {
+        await Deno.writeTextFile(
+          join(dir, "route"),
+          wrapperScript({ registryUrl, ttl: { upSeconds: 0, downSeconds: 0 } }),
+          { mode: 0o755 },
+        );
+        await Deno.writeTextFile(
+          join(dir, "go.env"),
+          userConfigFiles(registryUrl)[".config/go/env"],
+        );
+        // The wrapper first on PATH, as in a VM; it finds the real go after itself.
+        return await runProcess(join(wrappers, "go"), ["env", "GOPROXY"], {
+          clearEnv: true,
+          env: {
+            PATH: `${wrappers}:${goDir}:/usr/bin:/bin`,
+            HOME: dir,
+            GOENV: join(dir, "go.env"),
+            GOTOOLCHAIN: "local",
+          },
+        });
+      };
+      const down = await goEnv(`http://127.0.0.1:${freePort()}`);
+      assert.equal(down.code, 0, down.stderr);
+      assert.equal(down.stdout, "https://proxy.golang.org,direct\n");
+      assert.match(down.stderr, /does not answer/);
+
+      const server = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen() {} },
+        () => Response.json({ ok: true }),
+      );
+      try {
+        const base = `http://127.0.0.1:${server.addr.port}`;
+        const up = await goEnv(base);
+        assert.equal(up.code, 0, up.stderr);
+        assert.equal(up.stdout, `${base}/go\n`);
+      } finally {
+        await server.shutdown();
+      }
+    });
+  },
 });
