@@ -79,6 +79,9 @@ export async function removeProjectConfig(
 }
 
 async function writeBlock(target: ProjectFile): Promise<ConfigFileChange> {
+  if ("leftAlone" in target) {
+    return { path: target.path, action: "skipped", reason: target.leftAlone };
+  }
   const current = await readText(target.path) ?? "";
   const others = withoutBlock(current);
   const reason = target.conflict?.(others);

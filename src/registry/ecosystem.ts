@@ -132,11 +132,23 @@ export interface ClientCommand {
 }
 
 /** One block `vm pkg start` writes into a project file (and `vm pkg stop` takes out). */
-export interface ProjectFile {
+export type ProjectFile = ProjectBlock | ProjectFileLeftAlone;
+
+/** A block written into a project file. */
+export interface ProjectBlock {
   path: string;
   block: string;
   /** Why the file must not be touched, judged on its content outside the block. */
   conflict?(others: string): string | undefined;
+}
+
+/**
+ * A file that makes the directory a project of this ecosystem but cannot point its clients at the
+ * registry (go.mod names no proxy): never written; `vm pkg start` says why and what to use.
+ */
+export interface ProjectFileLeftAlone {
+  path: string;
+  leftAlone: string;
 }
 
 /** What project detection may look at. */

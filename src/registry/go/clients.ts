@@ -29,17 +29,13 @@ export const goClients: ClientSetup = {
     ".config/go/env": `${WRITTEN_BY_VM}\nGOPROXY=${goProxyUrl(registry.baseUrl)}\n`,
   }),
   // Go has no project-level proxy setting: go.mod cannot name one, and `go env -w` writes the
-  // user-wide file. So nothing is ever written into a Go project; `vm pkg start` says so, as a
-  // file it leaves alone (the refusal below always applies, and `projectFilePaths` names no file
-  // for `vm pkg stop` to clean).
+  // user-wide file. So nothing is written into a Go project; `vm pkg start` says so.
   projectFiles: async (dir, _registry, probe) => {
     const goMod = join(dir, "go.mod");
     if (!await probe.exists(goMod)) return [];
     return [{
       path: goMod,
-      block: "",
-      conflict: () =>
-        "Go has no project-level setting for its proxy (only the environment and the " +
+      leftAlone: "Go has no project-level setting for its proxy (only the environment and the " +
         "user-wide `go env -w`): use `vm pkg use` or `vm pkg exec go …`",
     }];
   },
