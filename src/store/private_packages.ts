@@ -69,7 +69,14 @@ export type Mutation = (
   current: PackageState | undefined,
 ) => PackageState | undefined | Promise<PackageState | undefined>;
 
-const MAX_ATTEMPTS = 5;
+/**
+ * A change that lost the race (another instance on the same KV committed first) reads and tries
+ * again. Within one instance changes to a name take turns (`change`), so only other instances
+ * race: with two of them publishing back to back, five tries were not always enough (one lost 5
+ * times in a row in about 1 run of 8). A short random wait between tries breaks the lockstep.
+ */
+const MAX_ATTEMPTS = 30;
+const retryDelayMs = (attempt: number) => Math.random() * Math.min(50, 2 ** attempt);
 
 export class PrivatePackages {
   /** Stored names with a record, so the common case (a public name) costs no KV read. */
@@ -243,6 +250,7 @@ export class PrivatePackages {
         else this.#forget(name);
         return next;
       }
+      await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)));
     }
     throw new Error(`${name} changed ${MAX_ATTEMPTS} times while being updated; try again`);
   }
