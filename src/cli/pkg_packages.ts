@@ -388,5 +388,7 @@ function printCached(packages: CachedPackageSummary[]): void {
   const rows = packages.map((p) => [p.type, p.name, String(p.files), formatBytes(p.bytes)]);
   printTable(["TYPE", "NAME", "FILES", "SIZE"], rows);
   const total = packages.reduce((sum, p) => sum + p.bytes, 0);
-  console.log(`${packages.length} packages, ${formatBytes(total)}`);
+  console.log(
+    `${packages.length} package${packages.length === 1 ? "" : "s"}, ${formatBytes(total)}`,
+  );
 }
