@@ -254,12 +254,12 @@ profile_setup() {
     say "unchanged ~/.profile"
     return 0
   fi
-  if exists "$profile"; then
+  if [ -s "$profile" ] && [ -n "$(tail -c 1 "$profile")" ]; then
+    # The last line has no newline: the block starts with one, and --undo takes it out again.
+    opening="
+$begin (after a line without a newline) >>>"
+  elif exists "$profile"; then
     opening="$begin >>>"
-    # A last line without its newline gets one, or the block would join it.
-    if [ -s "$profile" ] && [ -n "$(tail -c 1 "$profile")" ]; then
-      echo >>"$profile"
-    fi
   else
     opening="$begin (created ~/.profile) >>>"
   fi
@@ -275,6 +275,11 @@ profile_undo() {
   if [ ! -f "$profile" ] || ! grep -q "^$begin" "$profile"; then return 0; fi
   created=0
   if grep -q "^$begin (created ~/.profile) >>>$" "$profile"; then created=1; fi
+  unterminated=0
+  if grep -q "^$begin (after a line without a newline) >>>$" "$profile" &&
+    [ "$(tail -n 1 "$profile")" = "$end" ]; then
+    unterminated=1
+  fi
   tmp="$profile.vm-setup.$$"
   awk -v begin="$begin" -v end="$end" '
     index($0, begin) == 1 { skip = 1; next }
@@ -284,6 +289,11 @@ profile_undo() {
   if [ "$created" = 1 ] && [ ! -s "$tmp" ]; then
     rm -f "$tmp" "$profile"
     say "removed ~/.profile"
+  elif [ "$unterminated" = 1 ]; then
+    # The newline the block started with goes too (the file had no other after its last line).
+    printf '%s' "$(cat "$tmp")" >"$profile"
+    rm -f "$tmp"
+    say "took the PATH block out of ~/.profile"
   else
     # Rewritten in place: its mode, owner and any symlink stay as they were.
     cat "$tmp" >"$profile"

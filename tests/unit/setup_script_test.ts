@@ -201,3 +201,15 @@ Deno.test("run by dash: an unknown argument is refused", async () => {
     assert.deepEqual([...(await snapshot(home)).keys()], []);
   });
 });
+
+Deno.test("run by dash: a ~/.profile whose last line has no newline comes back without one", async () => {
+  await withTempDir(async (home) => {
+    const script = setupScript("http://team-cache:3080");
+    await Deno.writeTextFile(join(home, ".profile"), "export EDITOR=vi\n# mine");
+    await runSetup(home, script);
+    const profile = await Deno.readTextFile(join(home, ".profile"));
+    assert.ok(profile.startsWith("export EDITOR=vi\n# mine\n# >>> vm pkg setup.sh"), profile);
+    await runSetup(home, script, ["--undo"]);
+    assert.equal(await Deno.readTextFile(join(home, ".profile")), "export EDITOR=vi\n# mine");
+  });
+});
