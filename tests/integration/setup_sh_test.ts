@@ -93,15 +93,15 @@ Deno.test({
         const hashesBefore = own.stdout;
 
         const setup = await asUser(
-          `curl -fsSL ${url}/setup.sh -o /tmp/setup.sh
-           sh /tmp/setup.sh`,
+          `curl -fsSL ${url}/setup.sh | sh
+           curl -fsSL ${url}/setup.sh -o /tmp/setup.sh`,
         );
         assert.equal(setup.code, 0, setup.stderr);
         console.log(setup.stdout.trim());
         assert.match(setup.stdout, /moved your ~\/\.npmrc/);
         assert.match(setup.stdout, /^setup\.sh: wrote ~\/\.config\/pip\/pip\.conf$/m);
         assert.match(setup.stdout, new RegExp(`${url} serves npm`));
-        const again = await asUser("sh /tmp/setup.sh");
+        const again = await asUser("sh -s </tmp/setup.sh");
         assert.deepEqual(
           again.stdout.trim().split("\n").filter((line) =>
             !/^setup\.sh: unchanged |serves npm/.test(line)
