@@ -20,6 +20,7 @@ import { addPackageCommands } from "./pkg_packages.ts";
 import { configCommand } from "./pkg_config.ts";
 import { addClientCommands } from "./pkg_clients.ts";
 import { addRoutesCommand } from "./pkg_routes.ts";
+import { addUiCommand } from "./pkg_ui.ts";
 import { configureProject } from "./project_setup.ts";
 import { configuredProjectDirs, unconfigureProjects } from "../clients/project_config.ts";
 import { dataLayout } from "../store/data_dir.ts";
@@ -173,6 +174,7 @@ export function pkgCommand(): Command {
   addPackageCommands(pkg);
   addClientCommands(pkg);
   addRoutesCommand(pkg);
+  addUiCommand(pkg);
   return pkg;
 }
 

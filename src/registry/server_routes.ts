@@ -9,6 +9,7 @@ import type { Ecosystem } from "./ecosystem.ts";
 import { errorResponse, jsonResponse } from "./http.ts";
 import { parseJsonBody, readLimitedBody } from "./request_body.ts";
 import { type ListedRoute, type Route, route } from "./route_table.ts";
+import { setupBaseUrl, setupScript } from "./setup_script.ts";
 import type { ClientStats } from "./client_stats.ts";
 import type { PrivateStatusField, RegistryStatus } from "./status.ts";
 
@@ -73,6 +74,19 @@ export function serverRoutes(deps: ServerRouteDeps): Route[] {
       pattern: "/-/routes",
       description: "this list: every route with its methods, owner and purpose",
       handle: () => jsonResponse({ routes: deps.routes() }),
+    }),
+    route({
+      method: "GET",
+      pattern: "/setup.sh",
+      description: "a sh script that points this user's npm, pip, uv, cargo and go here (--undo)",
+      // The address the request came in on, when the Host header is a plain host[:port].
+      handle: (request) =>
+        new Response(setupScript(setupBaseUrl(request.headers.get("host"), deps.url())), {
+          headers: {
+            "content-type": "text/x-shellscript; charset=utf-8",
+            "cache-control": "no-store",
+          },
+        }),
     }),
     route({
       method: "GET",
