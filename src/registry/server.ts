@@ -41,6 +41,7 @@ import { consoleLogger, type Logger } from "./logger.ts";
 import { RouteTable } from "./route_table.ts";
 import { dispatcher } from "./dispatch.ts";
 import { serverRoutes } from "./server_routes.ts";
+import { dashboard } from "./dashboard/routes.ts";
 import type { RegistryStatus } from "./status.ts";
 import { savingRatio, sumCounters } from "./counters.ts";
 import { Stats } from "./stats.ts";
@@ -227,7 +228,16 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     };
   };
 
-  // One table: the server's routes, `/-/packages`, then each ecosystem's under its prefix.
+  const board = dashboard({
+    kv,
+    auth,
+    clients: stats.clients,
+    ecosystems: running,
+    status,
+    url: () => url,
+  });
+  // One table: the server's routes, `/-/packages`, the dashboard, then each ecosystem's under its
+  // prefix.
   const table = new RouteTable();
   table.add(
     undefined,
@@ -240,9 +250,11 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       url: () => url,
       routes: () => table.list(),
       testClock: options.testClock,
+      overviewPage: board.overview,
     }),
   );
   table.add(undefined, new PrivateAdmin(kv, auth, running).routes());
+  table.add(undefined, board.routes);
   for (const { ecosystem, ctx, service } of running) {
     table.add({
       ecosystem: ecosystem.id,
