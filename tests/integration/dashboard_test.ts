@@ -1,0 +1,207 @@
+// The dashboard on a real started server after real installs: npm installs a public package and
+// publishes a private one whose description is markup; the overview's figures are /-/status's,
+// search finds both, the package pages show versions and snippets. Then the same pages in a real
+// browser (Debian's chromium, headless, puppeteer-core): the markup stays text (no dialog, no
+// script ran), and a screenshot of each page goes to the test artifacts. Last, the server time of
+// each page with 10,000 cached packages in its KV (printed for the report, not asserted).
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { dataLayout } from "../../src/store/data_dir.ts";
+import { ecosystemNamed } from "../../src/registry/ecosystems.ts";
+import type { RegistryStatus } from "../../src/registry/status.ts";
+import { authTokenLine, hasNpm, makeProject, runNpm } from "../support/npm_client.ts";
+import { type TestRegistry, withRegistry } from "../support/registry.ts";
+import { artifactsDir, browserMissing, withBrowser } from "../support/browser.ts";
+
+const npmMissing = !(await hasNpm());
+if (npmMissing) console.warn("skipping dashboard install tests: the npm client is not installed");
+const noBrowser = await browserMissing();
+if (noBrowser) console.warn(`skipping the dashboard's browser checks: ${noBrowser}`);
+
+const PUBLIC = "ms";
+const PRIVATE = `vm-pkg-test-dashboard-${crypto.randomUUID().slice(0, 8)}`;
+const HOSTILE = `<img src=x onerror="window.pwned=1;alert(1)"><script>window.pwned=2</script>`;
+
+async function page(url: string): Promise<{ status: number; text: string; headers: Headers }> {
+  const response = await fetch(url, { headers: { accept: "text/html" } });
+  return { status: response.status, text: await response.text(), headers: response.headers };
+}
+
+/** npm installs ms through the registry; npm publishes a private package described with markup. */
+async function fill(registry: TestRegistry): Promise<void> {
+  const project = await makeProject({ [PUBLIC]: "2.1.3" });
+  const pkg = await Deno.makeTempDir({ prefix: "vm-npm-pkg-" });
+  try {
+    const installed = await runNpm(["install", "--no-audit"], {
+      cwd: project,
+      registry: `${registry.npmUrl}/`,
+      cache: join(project, ".npm-cache"),
+    });
+    assert.equal(installed.code, 0, installed.stderr);
+    await Deno.writeTextFile(
+      join(pkg, "package.json"),
+      JSON.stringify({ name: PRIVATE, version: "1.0.0", license: "MIT", description: HOSTILE }),
+    );
+    await Deno.writeTextFile(join(pkg, "index.js"), "module.exports = 1;\n");
+    const published = await runNpm(["publish"], {
+      cwd: pkg,
+      registry: `${registry.npmUrl}/`,
+      cache: join(pkg, ".npm-cache"),
+      npmrc: [authTokenLine(`${registry.npmUrl}/`, registry.token)],
+    });
+    assert.equal(published.code, 0, published.stderr);
+  } finally {
+    await Deno.remove(project, { recursive: true });
+    await Deno.remove(pkg, { recursive: true });
+  }
+}
+
+const num = (n: number) => n.toLocaleString("en-US");
+
+Deno.test({
+  name:
+    "dashboard: figures match /-/status after real installs, search and package pages, inert markup",
+  ignore: npmMissing,
+  async fn() {
+    await withRegistry({}, async (registry) => {
+      await fill(registry);
+      // Scripts still get the JSON index at `/`.
+      const index = await fetch(registry.url, { headers: { accept: "application/json" } });
+      assert.equal((await index.json()).npm, `${registry.url}/npm/`);
+
+      const overview = await page(`${registry.url}/`);
+      const status = await (await fetch(`${registry.url}/-/status`)).json() as RegistryStatus;
+      assert.equal(overview.status, 200);
+      assert.match(overview.headers.get("content-security-policy")!, /frame-ancestors 'none'/);
+      assert.equal(overview.headers.get("x-content-type-options"), "nosniff");
+      const npm = status.ecosystems.npm;
+      assert.equal(npm.packages, 1);
+      assert.equal(npm.privatePackages, 1);
+      const row = /<tr>\s*<td><a href="\/ui\/packages\?type=npm">npm<\/a><\/td>([\s\S]*?)<\/tr>/
+        .exec(overview.text)?.[1];
+      assert.ok(row, "the overview has an npm row");
+      const cells = [...row.matchAll(/<td class="num">([^<]*)<\/td>/g)].map((m) => m[1]);
+      assert.deepEqual(cells.slice(0, 3), [
+        num(npm.packages),
+        num(npm.privatePackages),
+        num(npm.documents),
+      ]);
+      assert.equal(cells[4], num(npm.requests));
+      assert.match(overview.text, new RegExp(`${num(status.totals.cacheHits)} hits`));
+      assert.match(overview.text, /127\.0\.0\.1/); // this client, with its figures
+
+      const search = await page(`${registry.url}/ui/packages?q=${PUBLIC}&type=npm`);
+      assert.match(search.text, new RegExp(`href="/ui/packages/npm/${PUBLIC}"`));
+      const privates = await page(`${registry.url}/ui/packages?kind=private`);
+      assert.match(privates.text, new RegExp(`href="/ui/packages/npm/${PRIVATE}"`));
+      assert.ok(!privates.text.includes(`/ui/packages/npm/${PUBLIC}"`));
+
+      const publicPage = await page(`${registry.url}/ui/packages/npm/${PUBLIC}`);
+      assert.match(publicPage.text, /ms-2\.1\.3\.tgz/);
+      assert.match(publicPage.text, /npm install ms<\/pre>/);
+      const privatePage = await page(`${registry.url}/ui/packages/npm/${PRIVATE}`);
+      assert.match(privatePage.text, /<td>\s*1\.0\.0\s*<\/td>/);
+      assert.ok(privatePage.text.includes("&lt;img src=x onerror="), "the description is shown");
+      assert.ok(!privatePage.text.includes("<img") && !privatePage.text.includes("<script"));
+      assert.match(privatePage.text, new RegExp(`npm install ${PRIVATE}@1\\.0\\.0</pre>`));
+      assert.equal((await page(`${registry.url}/ui/packages/npm/not-here-at-all`)).status, 404);
+      // A Host header that is not a host never reaches a page.
+      const setup = await fetch(`${registry.url}/ui/setup`, {
+        headers: { accept: "text/html", host: `x"><script>alert(1)</script>` },
+      });
+      const setupText = await setup.text();
+      assert.ok(!setupText.includes("<script"));
+      assert.ok(setupText.includes(`curl -fsSL ${registry.url}/setup.sh | sh`));
+
+      if (noBrowser) return;
+      await withBrowser(async (browser) => {
+        const tab = await browser.newPage();
+        const dialogs: string[] = [];
+        tab.on("dialog", (dialog) => {
+          dialogs.push(dialog.message());
+          void dialog.dismiss();
+        });
+        await tab.setViewport({ width: 1280, height: 900 });
+        const artifacts = await artifactsDir();
+        const visit = async (path: string, shot: string) => {
+          const response = await tab.goto(`${registry.url}${path}`, { waitUntil: "load" });
+          assert.equal(response?.status(), 200, path);
+          await tab.screenshot({ path: join(artifacts, `dashboard-${shot}.png`), fullPage: true });
+        };
+        await visit("/", "overview");
+        const npmRow = await tab.$eval("#ecosystems tbody tr", (tr) => tr.textContent ?? "");
+        assert.match(
+          npmRow,
+          new RegExp(`npm\\s+${num(npm.packages)}\\s+${num(npm.privatePackages)}`),
+        );
+        await visit("/ui/packages", "packages");
+        // Search as a person does: type, submit, follow the result.
+        await tab.type('input[name="q"]', PUBLIC);
+        await Promise.all([tab.waitForNavigation(), tab.click('button[type="submit"]')]);
+        const found = await tab.$$eval("#packages a", (links) => links.map((a) => a.textContent));
+        assert.ok(found.includes(PUBLIC), `search lists ${PUBLIC}: ${found}`);
+        await Promise.all([tab.waitForNavigation(), tab.click(`#packages a[href$="/${PUBLIC}"]`)]);
+        await tab.screenshot({ path: join(artifacts, "dashboard-package.png"), fullPage: true });
+        const files = await tab.$eval("#cached-files", (table) => table.textContent ?? "");
+        assert.match(files, /ms-2\.1\.3\.tgz/);
+        const snippet = await tab.$eval("pre.snippet", (pre) => pre.textContent ?? "");
+        assert.match(snippet, /npm install ms$/);
+        await visit(`/ui/packages/npm/${PRIVATE}`, "private-package");
+        const description = await tab.$eval("#description", (p) => p.textContent ?? "");
+        assert.equal(description, HOSTILE); // shown as the text it is
+        assert.equal(await tab.$$eval("#description *", (nodes) => nodes.length), 0);
+        assert.equal(await tab.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined);
+        await visit("/ui/setup", "setup");
+        const oneLiner = await tab.$eval("#one-liner", (pre) => pre.textContent ?? "");
+        assert.equal(oneLiner, `curl -fsSL ${registry.url}/setup.sh | sh`);
+        assert.deepEqual(dialogs, [], "no script opened a dialog");
+        console.log(`dashboard screenshots in ${artifacts}`);
+      });
+    });
+  },
+});
+
+Deno.test("dashboard: server time of each page with 10,000 cached packages (printed)", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "vm-pkg-test-" });
+  try {
+    const kv = await Deno.openKv(dataLayout(dataDir).kv);
+    const npm = ecosystemNamed("npm")!;
+    for (let i = 0; i < 10_000; i += 500) {
+      const op = kv.atomic();
+      for (let j = i; j < i + 500; j++) {
+        const name = `package-${String(j).padStart(5, "0")}`;
+        op.set([...npm.cachedFiles, name, `${name}-1.0.0.tgz`], {
+          sha256: j.toString(16).padStart(64, "0"),
+          size: 4096,
+          storedAt: Date.now(),
+        });
+      }
+      await op.commit();
+    }
+    kv.close();
+    await withRegistry({ dataDir }, async (registry) => {
+      const figures: string[] = [];
+      for (
+        const path of [
+          "/",
+          "/ui/packages",
+          "/ui/packages?q=package-09&page=3",
+          "/ui/packages/npm/package-05000",
+          "/ui/setup",
+        ]
+      ) {
+        await page(`${registry.url}${path}`); // warm
+        const started = performance.now();
+        const answer = await page(`${registry.url}${path}`);
+        const ms = performance.now() - started;
+        assert.equal(answer.status, 200, path);
+        figures.push(`${path} ${ms.toFixed(0)} ms`);
+      }
+      const listed = await page(`${registry.url}/ui/packages`);
+      assert.match(listed.text, /page 1 of 200 · 10,000 packages/);
+      console.log(`dashboard pages with 10,000 cached npm packages: ${figures.join("; ")}`);
+    });
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
