@@ -190,12 +190,15 @@ Deno.test("dashboard: server time of each page with 10,000 cached packages (prin
           "/ui/setup",
         ]
       ) {
-        await page(`${registry.url}${path}`); // warm
-        const started = performance.now();
-        const answer = await page(`${registry.url}${path}`);
-        const ms = performance.now() - started;
-        assert.equal(answer.status, 200, path);
-        figures.push(`${path} ${ms.toFixed(0)} ms`);
+        // The first request of a page, then the same again (the catalog read a moment ago).
+        const times: string[] = [];
+        for (let i = 0; i < 2; i++) {
+          const started = performance.now();
+          const answer = await page(`${registry.url}${path}`);
+          times.push((performance.now() - started).toFixed(0));
+          assert.equal(answer.status, 200, path);
+        }
+        figures.push(`${path} ${times.join(" then ")} ms`);
       }
       const listed = await page(`${registry.url}/ui/packages`);
       assert.match(listed.text, /page 1 of 200 · 10,000 packages/);

@@ -7,6 +7,7 @@ import { escapeHtml, html, PAGE_HEADERS, wantsHtml } from "../../src/registry/da
 import {
   catalogEntries,
   type CatalogEntry,
+  CatalogSnapshot,
   PAGE_SIZE,
   pageOf,
 } from "../../src/registry/dashboard/catalog.ts";
@@ -96,6 +97,45 @@ Deno.test("the packages list pages by 50, clamps the page, ranks exact and prefi
   assert.match(page, /page 2 of 2/);
   assert.match(page, /href="\/ui\/packages\?q=pkg&amp;type=npm"/); // previous keeps the filters
   assert.ok(!page.includes('rel="next"'));
+});
+
+Deno.test("the list filters by ecosystem and kind", () => {
+  const all: CatalogEntry[] = [
+    { type: "npm", name: "a", kind: "cached", count: 1, bytes: 1 },
+    { type: "npm", name: "b", kind: "private", count: 1, bytes: 1 },
+    { type: "pypi", name: "c", kind: "cached", count: 1, bytes: 1 },
+  ];
+  const names = (query: Partial<Parameters<typeof pageOf>[1]>) =>
+    pageOf(all, { q: "", page: 1, ...query }).entries.map((e) => e.name);
+  assert.deepEqual(names({ type: "npm" }), ["a", "b"]);
+  assert.deepEqual(names({ kind: "cached" }), ["a", "c"]);
+  assert.deepEqual(names({ type: "npm", kind: "private" }), ["b"]);
+});
+
+Deno.test("the catalog is read once for requests that come together and again once stale", async () => {
+  let now = 0;
+  let loads = 0;
+  let fail = false;
+  const snapshot = new CatalogSnapshot(
+    () => {
+      loads++;
+      return fail ? Promise.reject(new Error("kv")) : Promise.resolve([]);
+    },
+    5000,
+    () => now,
+  );
+  await Promise.all([snapshot.entries(), snapshot.entries()]);
+  assert.equal(loads, 1);
+  now = 5000;
+  await snapshot.entries();
+  assert.equal(loads, 1);
+  now = 5001;
+  fail = true;
+  await assert.rejects(snapshot.entries());
+  assert.equal(loads, 2);
+  fail = false;
+  await snapshot.entries(); // a failed reading is not kept
+  assert.equal(loads, 3);
 });
 
 Deno.test("a package named or described with markup renders inert on every page", () => {
@@ -218,7 +258,7 @@ Deno.test("render times with 10,000 cached packages (figures printed, not assert
       const value = await fn();
       return { value, ms: performance.now() - started };
     };
-    const listed = await time(() => catalogEntries(kv, admins, {}));
+    const listed = await time(() => catalogEntries(kv, admins));
     assert.equal(listed.value.length, 10_000);
     const query = { q: "package-09", page: 3 };
     const searched = await time(() =>

@@ -47,43 +47,65 @@ export interface CatalogPage {
   pages: number;
 }
 
-/** Every package, cached and private, of the ecosystems asked for. */
+/** Every package, cached and private, of every ecosystem. */
 export async function catalogEntries(
   kv: Deno.Kv,
   ecosystems: readonly AdminEcosystem[],
-  query: Pick<CatalogQuery, "type" | "kind">,
 ): Promise<CatalogEntry[]> {
-  const chosen = ecosystems.filter((each) => !query.type || each.ecosystem.id === query.type);
-  const lists = await Promise.all(chosen.map(async ({ ecosystem, service }) => {
+  const lists = await Promise.all(ecosystems.map(async ({ ecosystem, service }) => {
     const entries: CatalogEntry[] = [];
-    if (query.kind !== "private") {
-      for (const cached of await cachedPackages(kv, ecosystem)) {
-        entries.push({ ...cached, kind: "cached", count: cached.files });
-      }
+    for (const cached of await cachedPackages(kv, ecosystem)) {
+      entries.push({ ...cached, kind: "cached", count: cached.files });
     }
-    if (query.kind !== "cached" && service.privates) {
-      for (const state of await service.privates.list()) {
-        const summary = summarize(ecosystem.id, state);
-        entries.push({
-          type: ecosystem.id,
-          name: summary.name,
-          kind: "private",
-          count: summary.versions.length,
-          bytes: privateBytes(summary),
-        });
-      }
+    for (const state of await service.privates?.list() ?? []) {
+      const summary = summarize(ecosystem.id, state);
+      entries.push({
+        type: ecosystem.id,
+        name: summary.name,
+        kind: "private",
+        count: summary.versions.length,
+        bytes: privateBytes(summary),
+      });
     }
     return entries;
   }));
   return lists.flat();
 }
 
+/**
+ * The catalog as read a moment ago: reading 10,000 file records from KV takes about 100 ms, so
+ * paging and searching reuse one reading for a few seconds (a new package shows up after at most
+ * `maxAgeMs`), and requests that arrive together share one reading.
+ */
+export class CatalogSnapshot {
+  #taken = -Infinity;
+  #entries: Promise<CatalogEntry[]> | undefined;
+
+  constructor(
+    private readonly load: () => Promise<CatalogEntry[]>,
+    private readonly maxAgeMs = 5000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  entries(): Promise<CatalogEntry[]> {
+    if (this.#entries && this.now() - this.#taken <= this.maxAgeMs) return this.#entries;
+    this.#taken = this.now();
+    const loading = this.load();
+    // A failed reading is not kept: the next request tries again.
+    loading.catch(() => {
+      if (this.#entries === loading) this.#entries = undefined;
+    });
+    return this.#entries = loading;
+  }
+}
+
 /** The entries matching the query, sorted by name, cut to one page. */
 export function pageOf(entries: readonly CatalogEntry[], query: CatalogQuery): CatalogPage {
   const needle = query.q.trim().toLowerCase();
-  const matching = needle
-    ? entries.filter((entry) => entry.name.toLowerCase().includes(needle))
-    : [...entries];
+  const matching = entries.filter((entry) =>
+    (!query.type || entry.type === query.type) && (!query.kind || entry.kind === query.kind) &&
+    (!needle || entry.name.toLowerCase().includes(needle))
+  );
   // Exact and prefix matches first, so searching "react" does not bury react under react-*.
   const rank = (name: string) =>
     !needle ? 0 : name.toLowerCase() === needle ? 0 : name.toLowerCase().startsWith(needle) ? 1 : 2;

@@ -13,6 +13,7 @@ import type { PrivateStatusField, RegistryStatus, ReportedStatus } from "../stat
 import {
   cachedFilesOf,
   catalogEntries,
+  CatalogSnapshot,
   MAX_QUERY,
   type PackageKind,
   pageOf,
@@ -44,6 +45,7 @@ export function dashboard(deps: DashboardDeps): Dashboard {
   const ids = deps.ecosystems.map((each) => each.ecosystem.id);
   const fallbackHost = () => new URL(deps.url()).host;
   const baseUrl = (request: Request) => baseUrlFor(request, fallbackHost(), "");
+  const catalog = new CatalogSnapshot(() => catalogEntries(deps.kv, deps.ecosystems));
 
   const overview = async (request: Request, { client }: RequestInfo) => {
     const full = await deps.status();
@@ -91,7 +93,7 @@ export function dashboard(deps: DashboardDeps): Dashboard {
         if (typeGiven && !type) {
           return htmlResponse(notFoundPage(`No ecosystem is called ${typeGiven}.`), 404);
         }
-        const entries = await catalogEntries(deps.kv, deps.ecosystems, query);
+        const entries = await catalog.entries();
         return htmlResponse(
           packagesPage({ query, result: pageOf(entries, query), ecosystems: ids }),
         );
