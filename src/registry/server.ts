@@ -228,9 +228,11 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     };
   };
 
+  const privateAdmin = new PrivateAdmin(kv, auth, running);
   const board = dashboard({
     kv,
     auth,
+    privateAdmin,
     clients: stats.clients,
     ecosystems: running,
     status,
@@ -253,7 +255,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       overviewPage: board.overview,
     }),
   );
-  table.add(undefined, new PrivateAdmin(kv, auth, running).routes());
+  table.add(undefined, privateAdmin.routes());
   table.add(undefined, board.routes);
   for (const { ecosystem, ctx, service } of running) {
     table.add({

@@ -154,6 +154,26 @@ Deno.test({
         await visit("/ui/setup", "setup");
         const oneLiner = await tab.$eval("#one-liner", (pre) => pre.textContent ?? "");
         assert.equal(oneLiner, `curl -fsSL ${registry.url}/setup.sh | sh`);
+        // The token once, in the browser's session: a wrong one is refused with the reason,
+        // the right one brings the write forms, and removing the private version works.
+        const privateUrl = `${registry.url}/ui/packages/npm/${PRIVATE}`;
+        await tab.goto(privateUrl);
+        await tab.type('#token-form input[name="token"]', "vmpkg_not-the-token");
+        await Promise.all([tab.waitForNavigation(), tab.click("#token-form button")]);
+        assert.match(await tab.$eval("#result", (p) => p.textContent ?? ""), /token is wrong/);
+        await tab.screenshot({ path: join(artifacts, "dashboard-wrong-token.png") });
+        await tab.goto(privateUrl);
+        await tab.type('#token-form input[name="token"]', registry.token);
+        await Promise.all([tab.waitForNavigation(), tab.click("#token-form button")]);
+        assert.equal(tab.url(), privateUrl);
+        await tab.screenshot({ path: join(artifacts, "dashboard-signed-in.png"), fullPage: true });
+        await Promise.all([tab.waitForNavigation(), tab.click("button.remove-version")]);
+        assert.equal(tab.url(), privateUrl);
+        assert.equal(await tab.$$eval("#private-versions tbody tr", (rows) => rows.length), 0);
+        const listed = await (await fetch(`${registry.url}/-/packages?type=npm`)).json() as {
+          packages: { name: string; versions: unknown[] }[];
+        };
+        assert.deepEqual(listed.packages.find((each) => each.name === PRIVATE)?.versions, []);
         assert.deepEqual(dialogs, [], "no script opened a dialog");
         console.log(`dashboard screenshots in ${artifacts}`);
       });

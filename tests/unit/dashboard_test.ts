@@ -22,6 +22,12 @@ import { installSnippets, shellQuote } from "../../src/registry/dashboard/snippe
 import { ecosystemNamed, ECOSYSTEMS } from "../../src/registry/ecosystems.ts";
 import type { AdminEcosystem } from "../../src/registry/private_admin.ts";
 import type { ReportedStatus } from "../../src/registry/status.ts";
+import {
+  backPath,
+  fromOwnPage,
+  sessionToken,
+  startSession,
+} from "../../src/registry/dashboard/session.ts";
 import { zeroCounters } from "../../src/registry/counters.ts";
 
 const HOSTILE_NAME = `<script>window.pwned=1</script>`;
@@ -279,4 +285,66 @@ Deno.test("render times with 10,000 cached packages (figures printed, not assert
   } finally {
     kv.close();
   }
+});
+
+Deno.test("write forms: only from the server's own pages, back only to its own paths", () => {
+  const post = (headers: Record<string, string>) =>
+    new Request("http://127.0.0.1:3080/ui/session", { method: "POST", headers });
+  assert.equal(
+    fromOwnPage(post({ host: "127.0.0.1:3080", origin: "http://127.0.0.1:3080" })),
+    true,
+  );
+  assert.equal(fromOwnPage(post({ host: "127.0.0.1:3080", origin: "http://evil.example" })), false);
+  assert.equal(fromOwnPage(post({ host: "127.0.0.1:3080", origin: "null" })), false);
+  assert.equal(fromOwnPage(post({ host: "127.0.0.1:3080" })), false);
+  assert.equal(
+    fromOwnPage(post({ host: "127.0.0.1:3080", "sec-fetch-site": "same-origin" })),
+    true,
+  );
+  assert.equal(fromOwnPage(post({ host: `x"<y`, origin: `http://x"<y` })), false);
+  assert.equal(backPath("/ui/packages/npm/a?x=1"), "/ui/packages/npm/a?x=1");
+  assert.equal(backPath("/"), "/");
+  for (
+    const hostile of ["//evil.example/", "https://evil.example/", "/\\evil", "javascript:x", null]
+  ) {
+    assert.equal(backPath(hostile), "/ui/packages", String(hostile));
+  }
+  const withCookie = new Request("http://x/", {
+    headers: { cookie: "a=b; vmpkg_ui=tok%3D1; c=d" },
+  });
+  assert.equal(sessionToken(withCookie), "tok=1");
+  assert.match(startSession("t"), /HttpOnly; SameSite=Strict$/);
+  assert.doesNotMatch(startSession("t"), /Max-Age|Expires/); // a session cookie: gone with the browser
+});
+
+Deno.test("package pages show the write forms only to a signed-in session", () => {
+  const data = {
+    ecosystem: ecosystemNamed("npm")!,
+    name: "p",
+    cached: [],
+    private: {
+      summary: {
+        type: "npm",
+        name: "p",
+        shadowsUpstream: false,
+        distTags: {},
+        createdAt: "",
+        modifiedAt: "",
+        versions: [{ version: HOSTILE_TEXT, publishedAt: "", files: [] }],
+      },
+    },
+    baseUrl: "http://127.0.0.1:3080",
+  };
+  const anonymous = String(packagePage(data));
+  assert.match(anonymous, /id="token-form"/);
+  assert.doesNotMatch(anonymous, /remove-version/);
+  const signed = String(packagePage({ ...data, signedIn: true }));
+  assert.doesNotMatch(signed, /id="token-form"/);
+  assert.match(signed, /action="\/ui\/packages\/npm\/p\/remove"/);
+  assert.ok(
+    signed.includes(
+      `name="version" value="&lt;img src=x onerror=&quot;window.pwned=1&quot;&gt;&quot;&#39;&amp;"`,
+    ),
+  );
+  assertInert(signed);
 });

@@ -78,4 +78,6 @@ input, select, button { font: inherit; padding: .3rem .5rem; }
 .tag { display: inline-block; font-size: .75rem; padding: 0 .4rem; border-radius: 3px;
   border: 1px solid var(--line); color: var(--muted); }
 .pager { display: flex; gap: 1rem; align-items: baseline; }
+form.write { display: flex; gap: .6rem; flex-wrap: wrap; align-items: baseline; margin: .8rem 0; }
+td form { margin: 0; }
 `;

@@ -9,6 +9,13 @@ import { formatBytes, formatDuration, formatRatio, hitRatio } from "./format.ts"
 import { type Html, html } from "./html.ts";
 import { layout } from "./layout.ts";
 import { exportLines, installSnippets, userFiles } from "./snippets.ts";
+import {
+  claimForm,
+  removePackageForm,
+  removeVersionForm,
+  signOutForm,
+  tokenForm,
+} from "./write_forms.ts";
 
 export interface OverviewData {
   status: ReportedStatus;
@@ -184,6 +191,10 @@ export interface PackagesData {
   query: CatalogQuery;
   result: CatalogPage;
   ecosystems: readonly string[];
+  /** The ecosystems that take private packages (a name can be claimed there). */
+  privateTypes?: readonly string[];
+  /** The browser's session holds the write token: show the claim form. */
+  signedIn?: boolean;
 }
 
 /** A query string for the packages list, keeping the filters and moving to `page`. */
@@ -202,7 +213,9 @@ export function packageHref(type: string, name: string): string {
   return `/ui/packages/${encodeURIComponent(type)}/${encodeURIComponent(name)}`;
 }
 
-export function packagesPage({ query, result, ecosystems }: PackagesData): Html {
+export function packagesPage(
+  { query, result, ecosystems, privateTypes = [], signedIn }: PackagesData,
+): Html {
   const option = (value: string, label: string, selected: boolean) =>
     html`
       <option value="${value}" ${selected
@@ -271,6 +284,14 @@ export function packagesPage({ query, result, ecosystems }: PackagesData): Html 
         `
         : html`<p class="muted" id="no-packages">No package matches.</p>`}
       ${pager}
+      ${privateTypes.length
+        ? html`
+          <h2>Private packages</h2>
+          ${signedIn
+            ? [claimForm(privateTypes), signOutForm(listHref(query, result.page))]
+            : tokenForm(listHref(query, result.page))}
+        `
+        : ""}
     `,
   );
 }
@@ -282,10 +303,13 @@ export interface PackageData {
   private?: { summary: PrivatePackageSummary; description?: string };
   /** The base URL the browser reached the registry by (validated Host). */
   baseUrl: string;
+  /** The browser's session holds the write token: show the write forms. */
+  signedIn?: boolean;
 }
 
 export function packagePage(data: PackageData): Html {
   const { ecosystem, name } = data;
+  const here = packageHref(ecosystem.id, name);
   const privateSummary = data.private?.summary;
   const newest = privateSummary?.distTags.latest ?? privateSummary?.versions.at(-1)?.version;
   const snippets = installSnippets(ecosystem, data.baseUrl, name, newest);
@@ -302,6 +326,7 @@ export function packagePage(data: PackageData): Html {
           : ""}${v.deprecated
           ? html`<span class="tag">deprecated: ${v.deprecated}</span>`
           : ""}</td>
+        <td>${data.signedIn ? removeVersionForm(ecosystem.id, name, v.version) : ""}</td>
       </tr>
     `
   );
@@ -336,6 +361,7 @@ ${
                 <th>published</th>
                 <th>files</th>
                 <th></th>
+                <th></th>
               </tr>
             </thead>
             <tbody>${privateRows}</tbody>
@@ -345,6 +371,9 @@ ${
               Object.entries(privateSummary.distTags).map(([tag, v]) => `${tag} → ${v}`).join(", ")
             }</p>`
             : ""}
+          ${data.signedIn
+            ? [removePackageForm(ecosystem.id, name), signOutForm(here)]
+            : tokenForm(here)}
         `
         : ""
     }
