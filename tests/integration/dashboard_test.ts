@@ -12,19 +12,57 @@ import type { RegistryStatus } from "../../src/registry/status.ts";
 import { authTokenLine, hasNpm, makeProject, runNpm } from "../support/npm_client.ts";
 import { type TestRegistry, withRegistry } from "../support/registry.ts";
 import { artifactsDir, browserMissing, withBrowser } from "../support/browser.ts";
+import { hasPython, makeVenv, pipInstall } from "../support/python_clients.ts";
+import { cargoHome, hasCargo, runCargo, writeCrate } from "../support/cargo_client.ts";
 
 const npmMissing = !(await hasNpm());
 if (npmMissing) console.warn("skipping dashboard install tests: the npm client is not installed");
+const pythonMissing = !(await hasPython());
+const cargoMissing = !(await hasCargo());
+if (pythonMissing) console.warn("the dashboard test installs no PyPI package: no python3 venv");
+if (cargoMissing) console.warn("the dashboard test fetches no crate: cargo is not installed");
 const noBrowser = await browserMissing();
 if (noBrowser) console.warn(`skipping the dashboard's browser checks: ${noBrowser}`);
 
 const PUBLIC = "ms";
+const PYPI_PUBLIC = "six";
+const CRATE_PUBLIC = "itoa";
 const PRIVATE = `vm-pkg-test-dashboard-${crypto.randomUUID().slice(0, 8)}`;
 const HOSTILE = `<img src=x onerror="window.pwned=1;alert(1)"><script>window.pwned=2</script>`;
 
 async function page(url: string): Promise<{ status: number; text: string; headers: Headers }> {
   const response = await fetch(url, { headers: { accept: "text/html" } });
   return { status: response.status, text: await response.text(), headers: response.headers };
+}
+
+/** pip installs six and cargo fetches itoa through the registry (where those clients exist). */
+async function fillPypiAndCargo(registry: TestRegistry): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "vm-dashboard-" });
+  try {
+    if (!pythonMissing) {
+      const python = await makeVenv(join(dir, "venv"));
+      const pip = await pipInstall(python, `${registry.url}/pypi/simple/`, [PYPI_PUBLIC]);
+      assert.equal(pip.code, 0, pip.stderr);
+    }
+    if (!cargoMissing) {
+      const project = await writeCrate(join(dir, "crate"), [
+        "[package]",
+        'name = "dashboard-consumer"',
+        'version = "0.1.0"',
+        'edition = "2021"',
+        "",
+        "[dependencies]",
+        `${CRATE_PUBLIC} = "1"`,
+      ], { path: "src/main.rs", text: "fn main() {}\n" });
+      const fetched = await runCargo(["fetch"], project, {
+        home: await cargoHome(dir, "home", registry.url),
+        targetDir: join(dir, "target"),
+      });
+      assert.equal(fetched.code, 0, fetched.stderr);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 /** npm installs ms through the registry; npm publishes a private package described with markup. */
@@ -65,6 +103,7 @@ Deno.test({
   async fn() {
     await withRegistry({}, async (registry) => {
       await fill(registry);
+      await fillPypiAndCargo(registry);
       // Scripts still get the JSON index at `/`.
       const index = await fetch(registry.url, { headers: { accept: "application/json" } });
       assert.equal((await index.json()).npm, `${registry.url}/npm/`);
@@ -89,6 +128,31 @@ Deno.test({
       assert.equal(cells[4], num(npm.requests));
       assert.match(overview.text, new RegExp(`${num(status.totals.cacheHits)} hits`));
       assert.match(overview.text, /127\.0\.0\.1/); // this client, with its figures
+
+      // Every ecosystem's row is its /-/status figures.
+      for (const [id, installed] of [["pypi", !pythonMissing], ["cargo", !cargoMissing]] as const) {
+        const figures = status.ecosystems[id];
+        const ecosystemRow = new RegExp(
+          `<tr>\\s*<td><a href="/ui/packages\\?type=${id}">${id}</a></td>([\\s\\S]*?)</tr>`,
+        ).exec(overview.text)?.[1] ?? "";
+        const numbers = [...ecosystemRow.matchAll(/<td class="num">([^<]*)<\/td>/g)].map((m) =>
+          m[1]
+        );
+        assert.equal(numbers[0], num(figures.packages), id);
+        assert.equal(numbers[4], num(figures.requests), id);
+        if (installed) assert.ok(figures.packages >= 1, `${id} cached a package`);
+      }
+      if (!pythonMissing) {
+        const found = await page(`${registry.url}/ui/packages?q=${PYPI_PUBLIC}&type=pypi`);
+        assert.match(found.text, new RegExp(`href="/ui/packages/pypi/${PYPI_PUBLIC}"`));
+        const six = await page(`${registry.url}/ui/packages/pypi/${PYPI_PUBLIC}`);
+        assert.match(six.text, /six-[\d.]+-py2\.py3-none-any\.whl/);
+        assert.match(six.text, /pip install six<\/pre>/);
+      }
+      if (!cargoMissing) {
+        const found = await page(`${registry.url}/ui/packages?q=${CRATE_PUBLIC}`);
+        assert.match(found.text, new RegExp(`href="/ui/packages/cargo/${CRATE_PUBLIC}"`));
+      }
 
       const search = await page(`${registry.url}/ui/packages?q=${PUBLIC}&type=npm`);
       assert.match(search.text, new RegExp(`href="/ui/packages/npm/${PUBLIC}"`));
