@@ -273,7 +273,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     let response: Response;
     try {
       const client = info.remoteAddr.hostname;
-      response = await stats.clients.run(client, () => dispatch(request, client));
+      response = await stats.clients.timed(client, () => dispatch(request, client));
     } catch (error) {
       log.error(`${request.method} ${request.url}: ${(error as Error).stack ?? error}`);
       response = errorResponse(500, "internal error");

@@ -127,7 +127,8 @@ Deno.test({
       ]);
       assert.equal(cells[4], num(npm.requests));
       assert.match(overview.text, new RegExp(`${num(status.totals.cacheHits)} hits`));
-      assert.match(overview.text, /127\.0\.0\.1/); // this client, with its figures
+      // This client, with its figures and its mean answer time.
+      assert.match(overview.text, /<td>127\.0\.0\.1<\/td>[\s\S]*?<td class="num">[\d.]+ ms<\/td>/);
 
       // Every ecosystem's row is its /-/status figures.
       for (const [id, installed] of [["pypi", !pythonMissing], ["cargo", !cargoMissing]] as const) {

@@ -72,6 +72,9 @@ export function overviewPage({ status, clients, now }: OverviewData): Html {
           <td class="num">${formatRatio(hitRatio(c))}</td>
           <td class="num">${formatBytes(c.servedBytes)}</td>
           <td class="num">${formatBytes(c.upstreamBytes)}</td>
+          <td class="num">${typeof c.meanLatencyMs === "number"
+            ? `${c.meanLatencyMs} ms`
+            : "-"}</td>
         </tr>
       `
     );
@@ -176,6 +179,7 @@ export function overviewPage({ status, clients, now }: OverviewData): Html {
                 <th class="num">hit ratio</th>
                 <th class="num">served</th>
                 <th class="num">upstream</th>
+                <th class="num">mean answer time</th>
               </tr>
             </thead>
             <tbody>${clientRows}</tbody>
