@@ -87,11 +87,16 @@ export function serverRoutes(deps: ServerRouteDeps): Route[] {
           return deps.overviewPage(request, info);
         }
         const url = deps.url();
-        return jsonResponse({
-          name: "vm pkg",
-          version: VERSION,
-          ...Object.fromEntries(deps.ecosystems.map((each) => [each.id, each.clientUrl(url)])),
-        });
+        // `/` is the dashboard or this index, by Accept: caches must tell them apart.
+        return jsonResponse(
+          {
+            name: "vm pkg",
+            version: VERSION,
+            ...Object.fromEntries(deps.ecosystems.map((each) => [each.id, each.clientUrl(url)])),
+          },
+          200,
+          { vary: "accept" },
+        );
       },
     }),
   ];

@@ -65,6 +65,8 @@ export const PAGE_HEADERS: Readonly<Record<string, string>> = {
   "x-frame-options": "DENY",
   "referrer-policy": "same-origin",
   "cache-control": "no-store",
+  // `/` is this page or the JSON index, by Accept.
+  vary: "accept",
 };
 
 export function htmlResponse(page: Html, status = 200): Response {
