@@ -45,6 +45,7 @@ import { dashboard } from "./dashboard/routes.ts";
 import type { RegistryStatus } from "./status.ts";
 import { savingRatio, sumCounters } from "./counters.ts";
 import { Stats } from "./stats.ts";
+import { TrafficHistory } from "./traffic_history.ts";
 
 export {
   DEFAULT_HOST,
@@ -229,7 +230,13 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   };
 
   const privateAdmin = new PrivateAdmin(kv, auth, running);
+  const history = new TrafficHistory(kv, clock);
+  const recordTraffic = () =>
+    history.record(sumCounters(ecosystems.map(({ id }) => stats.snapshot(id))))
+      .catch((error) => log.warn(`cannot record the traffic history: ${error}`));
   const board = dashboard({
+    // The overview draws the figures of this moment: this hour's record is brought up to date.
+    traffic: () => recordTraffic().then(() => history.samples()),
     kv,
     auth,
     privateAdmin,
@@ -334,6 +341,9 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     ecosystems.map(({ prefix }) => prefix),
   );
   stats.startAutoFlush();
+  await recordTraffic();
+  // A minute's lag on the chart is nothing; a KV write per request would be.
+  const historyTimer = setInterval(recordTraffic, 60_000);
   cacheLimit.start();
   // Stale renderings go, and a limit lowered since the last run applies at once.
   cacheLimit.afterStart();
@@ -346,6 +356,8 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       await Promise.all(running.map(({ service }) => service.idle()));
       await rendered.idle();
       await cacheLimit.close();
+      clearInterval(historyTimer);
+      await recordTraffic();
       await stats.close();
       kv.close();
     })();

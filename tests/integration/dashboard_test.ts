@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { dataLayout } from "../../src/store/data_dir.ts";
+import { AdjustableClock } from "../../src/store/clock.ts";
 import { ecosystemNamed } from "../../src/registry/ecosystems.ts";
 import type { RegistryStatus } from "../../src/registry/status.ts";
 import { authTokenLine, hasNpm, makeProject, runNpm } from "../support/npm_client.ts";
@@ -101,7 +102,7 @@ Deno.test({
     "dashboard: figures match /-/status after real installs, search and package pages, inert markup",
   ignore: npmMissing,
   async fn() {
-    await withRegistry({}, async (registry) => {
+    await withRegistry({ testClock: new AdjustableClock() }, async (registry) => {
       await fill(registry);
       await fillPypiAndCargo(registry);
       // Scripts still get the JSON index at `/`.
@@ -177,6 +178,22 @@ Deno.test({
       const setupText = await setup.text();
       assert.ok(!setupText.includes("<script"));
       assert.ok(setupText.includes(`curl -fsSL ${registry.url}/setup.sh | sh`));
+
+      // The chart: an hour passes (the test clock), npm asks again, and the overview draws the
+      // hour's requests.
+      assert.match(overview.text, /second hour/);
+      const moved = await fetch(`${registry.url}/-/test/clock`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${registry.token}` },
+        body: JSON.stringify({ advanceSeconds: 3600 }),
+      });
+      assert.equal(moved.status, 200, await moved.text());
+      for (let i = 0; i < 3; i++) {
+        await (await fetch(`${registry.url}/npm/${PUBLIC}`)).body?.cancel();
+      }
+      const charted = await page(`${registry.url}/`);
+      assert.doesNotMatch(charted.text, /x="7[2-9]\d/); // within the chart
+      assert.match(charted.text, /class="bar-requests"[^>]*>\s*<title>[^<]*: 3 requests<\/title>/);
 
       if (noBrowser) return;
       await withBrowser(async (browser) => {

@@ -80,4 +80,8 @@ input, select, button { font: inherit; padding: .3rem .5rem; }
 .pager { display: flex; gap: 1rem; align-items: baseline; }
 form.write { display: flex; gap: .6rem; flex-wrap: wrap; align-items: baseline; margin: .8rem 0; }
 td form { margin: 0; }
+svg.chart { width: 100%; height: 5rem; display: block; margin-bottom: .4rem; }
+svg.chart .axis { stroke: var(--line); }
+svg.chart .bar-requests { fill: var(--accent); }
+svg.chart .bar-saved { fill: #2e9d5b; }
 `;

@@ -4,6 +4,8 @@ import type { Ecosystem } from "../ecosystem.ts";
 import type { ClientCounters } from "../client_stats.ts";
 import type { PrivatePackageSummary } from "../private_admin.ts";
 import type { ReportedStatus } from "../status.ts";
+import type { HourTraffic } from "../traffic_history.ts";
+import { trafficChart } from "./chart.ts";
 import type { CatalogPage, CatalogQuery, PackageKind, StoredFileSummary } from "./catalog.ts";
 import { formatBytes, formatDuration, formatRatio, hitRatio } from "./format.ts";
 import { type Html, html } from "./html.ts";
@@ -19,6 +21,8 @@ import {
 
 export interface OverviewData {
   status: ReportedStatus;
+  /** Traffic per hour over the last days (traffic_history.ts); absent: no chart. */
+  hours?: readonly HourTraffic[];
   clients: Record<string, ClientCounters>;
   /** Render times and other figures are computed against this instant. */
   now: Date;
@@ -33,7 +37,7 @@ function card(label: string, value: string, extra: Html | string = ""): Html {
   `;
 }
 
-export function overviewPage({ status, clients, now }: OverviewData): Html {
+export function overviewPage({ status, clients, now, hours }: OverviewData): Html {
   const startedAt = new Date(now.getTime() - status.uptimeSeconds * 1000);
   const limit = status.cache.limit;
   const usage = limit
@@ -148,6 +152,7 @@ export function overviewPage({ status, clients, now }: OverviewData): Html {
           )}, served stale up to ${formatDuration(
             status.freshness.maxStaleSeconds,
           )} more while refreshed.</p>
+      ${hours ? html`<h2>Traffic</h2>${trafficChart(hours, now.getTime())}` : ""}
       <h2>Ecosystems</h2>
       <table id="ecosystems">
         <thead>

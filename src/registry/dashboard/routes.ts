@@ -11,6 +11,7 @@ import type { AdminEcosystem, PrivateAdmin } from "../private_admin.ts";
 import { ErrorResponse } from "../http.ts";
 import { type RequestInfo, type Route, route } from "../route_table.ts";
 import type { PrivateStatusField, RegistryStatus, ReportedStatus } from "../status.ts";
+import { hourlyTraffic, type TrafficSample } from "../traffic_history.ts";
 import {
   cachedFilesOf,
   catalogEntries,
@@ -49,6 +50,8 @@ export interface DashboardDeps {
   /** Where the write forms' removals and claims go: the rules of `/-/packages`. */
   privateAdmin: PrivateAdmin;
   status(): Promise<RegistryStatus>;
+  /** The kept hourly totals, for the overview's chart (traffic_history.ts). */
+  traffic?(): Promise<TrafficSample[]>;
   /** The server's URL (known once it listens). */
   url(): string;
 }
@@ -75,7 +78,8 @@ export function dashboard(deps: DashboardDeps): Dashboard {
     const status: ReportedStatus = { ...full };
     if (!inspector) { for (const field of PRIVATE_FIELDS) delete status[field]; }
     const clients = deps.clients.snapshot(inspector ? undefined : client);
-    return htmlResponse(overviewPage({ status, clients, now: new Date() }));
+    const hours = deps.traffic ? hourlyTraffic(await deps.traffic()) : undefined;
+    return htmlResponse(overviewPage({ status, clients, now: new Date(), hours }));
   };
 
   const routes = [
