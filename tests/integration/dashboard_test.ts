@@ -195,70 +195,112 @@ Deno.test({
       assert.doesNotMatch(charted.text, /x="7[2-9]\d/); // within the chart
       assert.match(charted.text, /class="bar-requests"[^>]*>\s*<title>[^<]*: 3 requests<\/title>/);
 
-      if (noBrowser) return;
-      await withBrowser(async (browser) => {
-        const tab = await browser.newPage();
-        const dialogs: string[] = [];
-        tab.on("dialog", (dialog) => {
-          dialogs.push(dialog.message());
-          void dialog.dismiss();
+      if (!noBrowser) {
+        await withBrowser(async (browser) => {
+          const tab = await browser.newPage();
+          const dialogs: string[] = [];
+          tab.on("dialog", (dialog) => {
+            dialogs.push(dialog.message());
+            void dialog.dismiss();
+          });
+          await tab.setViewport({ width: 1280, height: 900 });
+          const artifacts = await artifactsDir();
+          const visit = async (path: string, shot: string) => {
+            const response = await tab.goto(`${registry.url}${path}`, { waitUntil: "load" });
+            assert.equal(response?.status(), 200, path);
+            await tab.screenshot({
+              path: join(artifacts, `dashboard-${shot}.png`),
+              fullPage: true,
+            });
+          };
+          await visit("/", "overview");
+          const npmRow = await tab.$eval("#ecosystems tbody tr", (tr) => tr.textContent ?? "");
+          assert.match(
+            npmRow,
+            new RegExp(`npm\\s+${num(npm.packages)}\\s+${num(npm.privatePackages)}`),
+          );
+          await visit("/ui/packages", "packages");
+          // Search as a person does: type, submit, follow the result.
+          await tab.type('input[name="q"]', PUBLIC);
+          await Promise.all([tab.waitForNavigation(), tab.click('button[type="submit"]')]);
+          const found = await tab.$$eval("#packages a", (links) => links.map((a) => a.textContent));
+          assert.ok(found.includes(PUBLIC), `search lists ${PUBLIC}: ${found}`);
+          await Promise.all([
+            tab.waitForNavigation(),
+            tab.click(`#packages a[href$="/${PUBLIC}"]`),
+          ]);
+          await tab.screenshot({ path: join(artifacts, "dashboard-package.png"), fullPage: true });
+          const files = await tab.$eval("#cached-files", (table) => table.textContent ?? "");
+          assert.match(files, /ms-2\.1\.3\.tgz/);
+          const snippet = await tab.$eval("pre.snippet", (pre) => pre.textContent ?? "");
+          assert.match(snippet, /npm install ms$/);
+          await visit(`/ui/packages/npm/${PRIVATE}`, "private-package");
+          const description = await tab.$eval("#description", (p) => p.textContent ?? "");
+          assert.equal(description, HOSTILE); // shown as the text it is
+          assert.equal(await tab.$$eval("#description *", (nodes) => nodes.length), 0);
+          assert.equal(
+            await tab.evaluate(() => (globalThis as { pwned?: number }).pwned),
+            undefined,
+          );
+          await visit("/ui/setup", "setup");
+          const oneLiner = await tab.$eval("#one-liner", (pre) => pre.textContent ?? "");
+          assert.equal(oneLiner, `curl -fsSL ${registry.url}/setup.sh | sh`);
+          // The token once, in the browser's session: a wrong one is refused with the reason,
+          // the right one brings the write forms, and removing the private version works.
+          const privateUrl = `${registry.url}/ui/packages/npm/${PRIVATE}`;
+          await tab.goto(privateUrl);
+          await tab.type('#token-form input[name="token"]', "vmpkg_not-the-token");
+          await Promise.all([tab.waitForNavigation(), tab.click("#token-form button")]);
+          assert.match(await tab.$eval("#result", (p) => p.textContent ?? ""), /token is wrong/);
+          await tab.screenshot({ path: join(artifacts, "dashboard-wrong-token.png") });
+          await tab.goto(privateUrl);
+          await tab.type('#token-form input[name="token"]', registry.token);
+          await Promise.all([tab.waitForNavigation(), tab.click("#token-form button")]);
+          assert.equal(tab.url(), privateUrl);
+          await tab.screenshot({
+            path: join(artifacts, "dashboard-signed-in.png"),
+            fullPage: true,
+          });
+          await Promise.all([tab.waitForNavigation(), tab.click("button.remove-version")]);
+          assert.equal(tab.url(), privateUrl);
+          assert.equal(await tab.$$eval("#private-versions tbody tr", (rows) => rows.length), 0);
+          const listed = await (await fetch(`${registry.url}/-/packages?type=npm`)).json() as {
+            packages: { name: string; versions: unknown[] }[];
+          };
+          assert.deepEqual(listed.packages.find((each) => each.name === PRIVATE)?.versions, []);
+          assert.deepEqual(dialogs, [], "no script opened a dialog");
+          console.log(`dashboard screenshots in ${artifacts}`);
         });
-        await tab.setViewport({ width: 1280, height: 900 });
-        const artifacts = await artifactsDir();
-        const visit = async (path: string, shot: string) => {
-          const response = await tab.goto(`${registry.url}${path}`, { waitUntil: "load" });
-          assert.equal(response?.status(), 200, path);
-          await tab.screenshot({ path: join(artifacts, `dashboard-${shot}.png`), fullPage: true });
-        };
-        await visit("/", "overview");
-        const npmRow = await tab.$eval("#ecosystems tbody tr", (tr) => tr.textContent ?? "");
-        assert.match(
-          npmRow,
-          new RegExp(`npm\\s+${num(npm.packages)}\\s+${num(npm.privatePackages)}`),
-        );
-        await visit("/ui/packages", "packages");
-        // Search as a person does: type, submit, follow the result.
-        await tab.type('input[name="q"]', PUBLIC);
-        await Promise.all([tab.waitForNavigation(), tab.click('button[type="submit"]')]);
-        const found = await tab.$$eval("#packages a", (links) => links.map((a) => a.textContent));
-        assert.ok(found.includes(PUBLIC), `search lists ${PUBLIC}: ${found}`);
-        await Promise.all([tab.waitForNavigation(), tab.click(`#packages a[href$="/${PUBLIC}"]`)]);
-        await tab.screenshot({ path: join(artifacts, "dashboard-package.png"), fullPage: true });
-        const files = await tab.$eval("#cached-files", (table) => table.textContent ?? "");
-        assert.match(files, /ms-2\.1\.3\.tgz/);
-        const snippet = await tab.$eval("pre.snippet", (pre) => pre.textContent ?? "");
-        assert.match(snippet, /npm install ms$/);
-        await visit(`/ui/packages/npm/${PRIVATE}`, "private-package");
-        const description = await tab.$eval("#description", (p) => p.textContent ?? "");
-        assert.equal(description, HOSTILE); // shown as the text it is
-        assert.equal(await tab.$$eval("#description *", (nodes) => nodes.length), 0);
-        assert.equal(await tab.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined);
-        await visit("/ui/setup", "setup");
-        const oneLiner = await tab.$eval("#one-liner", (pre) => pre.textContent ?? "");
-        assert.equal(oneLiner, `curl -fsSL ${registry.url}/setup.sh | sh`);
-        // The token once, in the browser's session: a wrong one is refused with the reason,
-        // the right one brings the write forms, and removing the private version works.
-        const privateUrl = `${registry.url}/ui/packages/npm/${PRIVATE}`;
-        await tab.goto(privateUrl);
-        await tab.type('#token-form input[name="token"]', "vmpkg_not-the-token");
-        await Promise.all([tab.waitForNavigation(), tab.click("#token-form button")]);
-        assert.match(await tab.$eval("#result", (p) => p.textContent ?? ""), /token is wrong/);
-        await tab.screenshot({ path: join(artifacts, "dashboard-wrong-token.png") });
-        await tab.goto(privateUrl);
-        await tab.type('#token-form input[name="token"]', registry.token);
-        await Promise.all([tab.waitForNavigation(), tab.click("#token-form button")]);
-        assert.equal(tab.url(), privateUrl);
-        await tab.screenshot({ path: join(artifacts, "dashboard-signed-in.png"), fullPage: true });
-        await Promise.all([tab.waitForNavigation(), tab.click("button.remove-version")]);
-        assert.equal(tab.url(), privateUrl);
-        assert.equal(await tab.$$eval("#private-versions tbody tr", (rows) => rows.length), 0);
-        const listed = await (await fetch(`${registry.url}/-/packages?type=npm`)).json() as {
-          packages: { name: string; versions: unknown[] }[];
-        };
-        assert.deepEqual(listed.packages.find((each) => each.name === PRIVATE)?.versions, []);
-        assert.deepEqual(dialogs, [], "no script opened a dialog");
-        console.log(`dashboard screenshots in ${artifacts}`);
+      }
+
+      // The forms without a browser: a session from the token, then the whole package removed
+      // and its name reopened; the list shows the change at once (no stale catalog).
+      const form = (path: string, fields: Record<string, string>, cookie = "") =>
+        fetch(`${registry.url}${path}`, {
+          method: "POST",
+          redirect: "manual",
+          headers: { origin: registry.url, cookie },
+          body: new URLSearchParams(fields),
+        });
+      const foreign = await fetch(`${registry.url}/ui/session`, {
+        method: "POST",
+        headers: { origin: "http://evil.example" },
+        body: new URLSearchParams({ token: registry.token }),
       });
+      assert.equal(foreign.status, 403);
+      await foreign.body?.cancel();
+      const before = await page(`${registry.url}/ui/packages?kind=private`);
+      assert.match(before.text, new RegExp(PRIVATE));
+      const session = await form("/ui/session", { token: registry.token, back: "/ui/packages" });
+      assert.equal(session.status, 303);
+      await session.body?.cancel();
+      const cookie = session.headers.get("set-cookie")!.split(";")[0];
+      const removed = await form(`/ui/packages/npm/${PRIVATE}/remove`, { reopen: "true" }, cookie);
+      await removed.body?.cancel();
+      assert.equal(removed.status, 303);
+      assert.equal(removed.headers.get("location"), "/ui/packages?kind=private");
+      const after = await page(`${registry.url}/ui/packages?kind=private`);
+      assert.doesNotMatch(after.text, new RegExp(PRIVATE));
     });
   },
 });

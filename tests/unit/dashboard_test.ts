@@ -142,6 +142,9 @@ Deno.test("the catalog is read once for requests that come together and again on
   fail = false;
   await snapshot.entries(); // a failed reading is not kept
   assert.equal(loads, 3);
+  snapshot.invalidate(); // a write from the dashboard: read afresh
+  await snapshot.entries();
+  assert.equal(loads, 4);
 });
 
 Deno.test("a package named or described with markup renders inert on every page", () => {

@@ -87,6 +87,11 @@ export class CatalogSnapshot {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** After a write from the dashboard: the next page reads afresh and shows it. */
+  invalidate(): void {
+    this.#entries = undefined;
+  }
+
   entries(): Promise<CatalogEntry[]> {
     if (this.#entries && this.now() - this.#taken <= this.maxAgeMs) return this.#entries;
     this.#taken = this.now();

@@ -181,7 +181,7 @@ export function dashboard(deps: DashboardDeps): Dashboard {
         }));
       },
     }),
-    ...writeRoutes(deps),
+    ...writeRoutes(deps, () => catalog.invalidate()),
   ];
   return { routes, overview };
 }
@@ -207,7 +207,7 @@ const seeOther = (location: string, cookie?: string) =>
  * (Origin), and removing and claiming need the token in the session (session.ts); they do what
  * `/-/packages` does, with its answers shown as a page.
  */
-function writeRoutes(deps: DashboardDeps): Route[] {
+function writeRoutes(deps: DashboardDeps, changed: () => void): Route[] {
   /** The refusal page, or undefined when the request may write. */
   const refusal = (request: Request, back: string, needsToken: boolean) => {
     if (!fromOwnPage(request)) {
@@ -226,7 +226,10 @@ function writeRoutes(deps: DashboardDeps): Route[] {
   };
   /** A `/-/packages` answer as a page: back to `done` on success, its message on an error. */
   const outcome = async (response: Response, done: string, back: string) => {
-    if (response.ok) return seeOther(done);
+    if (response.ok) {
+      changed();
+      return seeOther(done);
+    }
     const message = response instanceof ErrorResponse
       ? response.message
       : `${response.status} ${await response.text()}`;
@@ -295,6 +298,7 @@ function writeRoutes(deps: DashboardDeps): Route[] {
         const name = form?.get("name")?.trim() ?? "";
         const answer = await deps.privateAdmin.claimNamed(type, name);
         if (!answer.ok) return outcome(answer, back, back);
+        changed();
         const claimed = (await answer.json()) as { type: string; name: string };
         return seeOther(packageHref(claimed.type, claimed.name));
       },
