@@ -8,17 +8,49 @@ import { type CounterName, type EcosystemCounters, zeroCounters } from "./counte
 
 const MAX_CLIENTS = 1024;
 
-export type ClientCounters = EcosystemCounters & { lastSeen: string };
+export type ClientCounters = EcosystemCounters & {
+  lastSeen: string;
+  /**
+   * The mean time the server took to answer this client's package requests (until the response
+   * headers; a file's transfer is not in it), ms; null before the first. Absent from older servers.
+   */
+  meanLatencyMs?: number | null;
+};
 
-const currentClient = new AsyncLocalStorage<string | undefined>();
+/** What is kept per address: the counters, and the sum the mean answer time is made from. */
+type ClientRecord = EcosystemCounters & { lastSeen: string; timed: number; latencyTotalMs: number };
+
+/** The request being handled: its client, and whether an ecosystem counted it. */
+interface CurrentRequest {
+  address: string;
+  counted: boolean;
+}
+
+const currentClient = new AsyncLocalStorage<CurrentRequest | undefined>();
 
 export class ClientStats {
   /** Insertion order doubles as recency: a seen address is moved to the end. */
-  readonly #clients = new Map<string, ClientCounters>();
+  readonly #clients = new Map<string, ClientRecord>();
 
   /** Runs one request's handling with its client address attached. */
   run<T>(address: string, fn: () => T): T {
-    return currentClient.run(address, fn);
+    return currentClient.run({ address, counted: false }, fn);
+  }
+
+  /**
+   * Like `run`, and times the answer: a request an ecosystem counted (a package request, not a
+   * status or dashboard page) adds its time to the client's mean answer time.
+   */
+  async timed<T>(address: string, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const current = { address, counted: false };
+    const result = await currentClient.run(current, fn);
+    const record = this.#clients.get(address);
+    if (current.counted && record) {
+      record.timed++;
+      record.latencyTotalMs += performance.now() - started;
+    }
+    return result;
   }
 
   /**
@@ -31,13 +63,15 @@ export class ClientStats {
 
   /** Counts for the client of the request being handled (nothing outside a request). */
   add(name: CounterName, amount: number): void {
-    const address = currentClient.getStore();
-    if (address === undefined) return;
+    const current = currentClient.getStore();
+    if (current === undefined) return;
+    current.counted = true;
+    const address = current.address;
     let counters = this.#clients.get(address);
     if (counters) {
       this.#clients.delete(address);
     } else {
-      counters = { ...zeroCounters(), lastSeen: "" };
+      counters = { ...zeroCounters(), lastSeen: "", timed: 0, latencyTotalMs: 0 };
       if (this.#clients.size >= MAX_CLIENTS) {
         this.#clients.delete(this.#clients.keys().next().value!);
       }
@@ -49,8 +83,13 @@ export class ClientStats {
 
   snapshot(address?: string): Record<string, ClientCounters> {
     const out: Record<string, ClientCounters> = {};
-    for (const [client, counters] of this.#clients) {
-      if (address === undefined || client === address) out[client] = { ...counters };
+    for (const [client, record] of this.#clients) {
+      if (address !== undefined && client !== address) continue;
+      const { timed, latencyTotalMs, ...counters } = record;
+      out[client] = {
+        ...counters,
+        meanLatencyMs: timed > 0 ? Math.round(latencyTotalMs / timed * 10) / 10 : null,
+      };
     }
     return out;
   }

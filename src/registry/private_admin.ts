@@ -132,6 +132,26 @@ export class PrivateAdmin {
     ];
   }
 
+  /**
+   * Claims a name (the write check is the caller's): what `PUT /-/packages/T/NAME/claim` does, for
+   * the dashboard's form. Answers as that route does (JSON, or an error with its message).
+   */
+  claimNamed(type: string, typed: string): Promise<Response> {
+    const admin = this.#withPrivates(type);
+    if (!admin) return Promise.resolve(errorResponse(404, `${type} takes no private packages`));
+    return this.#withName(admin, typed, (n) => this.#claim(admin, n));
+  }
+
+  /**
+   * Removes a private package or one version of it (the write check is the caller's): what
+   * `DELETE /-/packages/T/NAME` does, for the dashboard's forms, with the same answers.
+   */
+  removeNamed(type: string, typed: string, version: string | null, reopen: boolean) {
+    const admin = this.#withPrivates(type);
+    if (!admin) return Promise.resolve(errorResponse(404, `${type} takes no private packages`));
+    return this.#withName(admin, typed, (n) => this.#remove(admin, n, version, reopen));
+  }
+
   /** The ecosystems a list asks for: every one (that has private packages), or the one named. */
   #chosen(type: string | null, cached: boolean): AdminEcosystem[] | undefined {
     const candidates = this.#candidates(cached);

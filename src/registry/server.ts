@@ -41,9 +41,11 @@ import { consoleLogger, type Logger } from "./logger.ts";
 import { RouteTable } from "./route_table.ts";
 import { dispatcher } from "./dispatch.ts";
 import { serverRoutes } from "./server_routes.ts";
+import { dashboard } from "./dashboard/routes.ts";
 import type { RegistryStatus } from "./status.ts";
 import { savingRatio, sumCounters } from "./counters.ts";
 import { Stats } from "./stats.ts";
+import { TrafficHistory } from "./traffic_history.ts";
 
 export {
   DEFAULT_HOST,
@@ -227,7 +229,24 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     };
   };
 
-  // One table: the server's routes, `/-/packages`, then each ecosystem's under its prefix.
+  const privateAdmin = new PrivateAdmin(kv, auth, running);
+  const history = new TrafficHistory(kv, clock);
+  const recordTraffic = () =>
+    history.record(sumCounters(ecosystems.map(({ id }) => stats.snapshot(id))))
+      .catch((error) => log.warn(`cannot record the traffic history: ${error}`));
+  const board = dashboard({
+    // The overview draws the figures of this moment: this hour's record is brought up to date.
+    traffic: () => recordTraffic().then(() => history.samples()),
+    kv,
+    auth,
+    privateAdmin,
+    clients: stats.clients,
+    ecosystems: running,
+    status,
+    url: () => url,
+  });
+  // One table: the server's routes, `/-/packages`, the dashboard, then each ecosystem's under its
+  // prefix.
   const table = new RouteTable();
   table.add(
     undefined,
@@ -240,9 +259,11 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       url: () => url,
       routes: () => table.list(),
       testClock: options.testClock,
+      overviewPage: board.overview,
     }),
   );
-  table.add(undefined, new PrivateAdmin(kv, auth, running).routes());
+  table.add(undefined, privateAdmin.routes());
+  table.add(undefined, board.routes);
   for (const { ecosystem, ctx, service } of running) {
     table.add({
       ecosystem: ecosystem.id,
@@ -259,7 +280,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     let response: Response;
     try {
       const client = info.remoteAddr.hostname;
-      response = await stats.clients.run(client, () => dispatch(request, client));
+      response = await stats.clients.timed(client, () => dispatch(request, client));
     } catch (error) {
       log.error(`${request.method} ${request.url}: ${(error as Error).stack ?? error}`);
       response = errorResponse(500, "internal error");
@@ -320,6 +341,9 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     ecosystems.map(({ prefix }) => prefix),
   );
   stats.startAutoFlush();
+  await recordTraffic();
+  // A minute's lag on the chart is nothing; a KV write per request would be.
+  const historyTimer = setInterval(recordTraffic, 60_000);
   cacheLimit.start();
   // Stale renderings go, and a limit lowered since the last run applies at once.
   cacheLimit.afterStart();
@@ -332,6 +356,8 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       await Promise.all(running.map(({ service }) => service.idle()));
       await rendered.idle();
       await cacheLimit.close();
+      clearInterval(historyTimer);
+      await recordTraffic();
       await stats.close();
       kv.close();
     })();

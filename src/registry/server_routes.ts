@@ -7,8 +7,9 @@ import { VERSION } from "../version.ts";
 import type { WriteAuth } from "./auth.ts";
 import type { Ecosystem } from "./ecosystem.ts";
 import { errorResponse, jsonResponse } from "./http.ts";
+import { wantsHtml } from "./dashboard/html.ts";
 import { parseJsonBody, readLimitedBody } from "./request_body.ts";
-import { type ListedRoute, type Route, route } from "./route_table.ts";
+import { type ListedRoute, type RequestInfo, type Route, route } from "./route_table.ts";
 import { setupBaseUrl, setupScript } from "./setup_script.ts";
 import type { ClientStats } from "./client_stats.ts";
 import type { PrivateStatusField, RegistryStatus } from "./status.ts";
@@ -23,6 +24,8 @@ export interface ServerRouteDeps {
   url(): string;
   routes(): ListedRoute[];
   testClock?: AdjustableClock;
+  /** The dashboard's overview page, which `/` answers to browsers (dashboard/routes.ts). */
+  overviewPage?(request: Request, info: RequestInfo): Promise<Response>;
 }
 
 /** The fields of the status only the host itself (loopback) and holders of the token get. */
@@ -91,14 +94,23 @@ export function serverRoutes(deps: ServerRouteDeps): Route[] {
     route({
       method: "GET",
       pattern: "/",
-      description: "what the registry is and where each ecosystem's clients point",
-      handle: () => {
+      description: "the dashboard to browsers; to scripts, where each ecosystem's clients point",
+      handle: (request, _params, info) => {
+        // A browser asks for text/html first; scripts and curl get the JSON index as before.
+        if (deps.overviewPage && wantsHtml(request.headers.get("accept"))) {
+          return deps.overviewPage(request, info);
+        }
         const url = deps.url();
-        return jsonResponse({
-          name: "vm pkg",
-          version: VERSION,
-          ...Object.fromEntries(deps.ecosystems.map((each) => [each.id, each.clientUrl(url)])),
-        });
+        // `/` is the dashboard or this index, by Accept: caches must tell them apart.
+        return jsonResponse(
+          {
+            name: "vm pkg",
+            version: VERSION,
+            ...Object.fromEntries(deps.ecosystems.map((each) => [each.id, each.clientUrl(url)])),
+          },
+          200,
+          { vary: "accept" },
+        );
       },
     }),
   ];

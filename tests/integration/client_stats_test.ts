@@ -30,6 +30,17 @@ Deno.test("requests are counted per client address, on every address it listens 
         assert.equal(clients["127.0.0.1"].cacheHits, 0);
         assert.equal(clients["127.0.0.2"].cacheHits, 2);
         assert.equal(clients["127.0.0.2"].cacheMisses, 0);
+        // Each package request's answer time goes into its client's mean (the dashboard shows it).
+        for (const address of ["127.0.0.1", "127.0.0.2"]) {
+          const mean = clients[address].meanLatencyMs;
+          assert.ok(typeof mean === "number" && mean >= 0, `${address}: ${mean}`);
+        }
+        // A request no ecosystem counted (status, a dashboard page) makes no client entry.
+        using third = Deno.createHttpClient({ localAddress: "127.0.0.3" });
+        await (await fetch(`http://127.0.0.2:${registry.port}/-/health`, { client: third })).body
+          ?.cancel();
+        const after = await (await fetch(`${registry.url}/-/clients`)).json();
+        assert.deepEqual(Object.keys(after.clients).sort(), ["127.0.0.1", "127.0.0.2"]);
         const one = await (await fetch(`${registry.url}/-/clients?address=127.0.0.2`)).json();
         assert.deepEqual(Object.keys(one.clients), ["127.0.0.2"]);
       },
