@@ -1,16 +1,8 @@
 // Human-readable numbers for CLI output.
+import { formatBytes } from "../host/format_bytes.ts";
 import { type EcosystemCounters, savingRatio } from "../registry/counters.ts";
 
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
-}
+export { formatBytes };
 
 /** "45s", "12m 3s", "5m", "2h 10m", "3d": the two largest units, a zero second one left out. */
 export function formatDuration(seconds: number): string {

@@ -1,16 +1,7 @@
 // Figures as people read them: sizes, shares, ages.
+import { formatBytes } from "../../host/format_bytes.ts";
 
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 0) return "-";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
+export { formatBytes };
 
 /** A ratio 0..1 as a percentage; "-" when there is nothing to divide yet. */
 export function formatRatio(ratio: number | null | undefined): string {
