@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { runVm } from "../support/cli.ts";
 import { hasProgram, runProcess } from "../support/process.ts";
 import { readBody, tempFiles, type TestRegistry, withRegistry } from "../support/registry.ts";
+import { GO_MOD, MAIN_GO } from "../support/go_project.ts";
 
 const goMissing = !(await hasProgram("go", ["version"]));
 if (goMissing) console.warn("skipping the Go tests: go is not installed");
@@ -12,42 +13,6 @@ if (goMissing) console.warn("skipping the Go tests: go is not installed");
 async function goCounters(registry: TestRegistry) {
   return (await registry.status()).ecosystems.go;
 }
-
-/**
- * A project with several real dependencies whose go.mod files need go 1.19 at most (Debian
- * bookworm's golang-go builds them too).
- */
-const GO_MOD = `module example.com/vmgotest
-
-go 1.19
-
-require (
-	github.com/google/uuid v1.6.0
-	github.com/pkg/errors v0.9.1
-	github.com/spf13/pflag v1.0.5
-	golang.org/x/text v0.3.8
-)
-`;
-
-const MAIN_GO = `package main
-
-import (
-	"fmt"
-
-	"github.com/google/uuid"
-	"github.com/pkg/errors"
-	"github.com/spf13/pflag"
-	"golang.org/x/text/cases"
-	"golang.org/x/text/language"
-)
-
-func main() {
-	name := pflag.String("name", "vm", "who to greet")
-	pflag.Parse()
-	err := errors.Wrap(fmt.Errorf("inner"), "outer")
-	fmt.Println(cases.Title(language.English).String("hello "+*name), uuid.NewSHA1(uuid.NameSpaceDNS, []byte("vm")), err)
-}
-`;
 
 /** What go.sum must hold, as the go command computed it straight from proxy.golang.org. */
 const GO_SUM = [

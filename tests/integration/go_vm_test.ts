@@ -18,6 +18,7 @@ import {
   vmCli,
 } from "../support/docker.ts";
 import { withTempDir } from "../support/process.ts";
+import { GO_MOD, MAIN_GO } from "../support/go_project.ts";
 
 const { skip, available } = await dockerTestGate("the Go VM test");
 
@@ -26,38 +27,6 @@ async function baseImageHasGo(): Promise<boolean> {
   const probe = await docker(["run", "--rm", "--network", "none", BASE_IMAGE, "go", "version"]);
   return probe.code === 0;
 }
-
-const GO_MOD = `module example.com/vmgotest
-
-go 1.19
-
-require (
-	github.com/google/uuid v1.6.0
-	github.com/pkg/errors v0.9.1
-	github.com/spf13/pflag v1.0.5
-	golang.org/x/text v0.3.8
-)
-`;
-
-const MAIN_GO = `package main
-
-import (
-	"fmt"
-
-	"github.com/google/uuid"
-	"github.com/pkg/errors"
-	"github.com/spf13/pflag"
-	"golang.org/x/text/cases"
-	"golang.org/x/text/language"
-)
-
-func main() {
-	name := pflag.String("name", "vm", "who to greet")
-	pflag.Parse()
-	err := errors.Wrap(fmt.Errorf("inner"), "outer")
-	fmt.Println(cases.Title(language.English).String("hello "+*name), uuid.NewSHA1(uuid.NameSpaceDNS, []byte("vm")), err)
-}
-`;
 
 Deno.test({
   name: "go in a VM downloads and builds through the host registry; a second VM makes 0 upstream",
