@@ -276,6 +276,20 @@ function diskRow(cache: Partial<RegistryStatus["cache"]>): [string, string][] {
 /** What a registry tells only its own host and holders of its token. */
 const NOT_SHOWN = "(shown only on the registry's host or with its token)";
 
+/**
+ * The upstreams whose last failure came after their last answer (still failing, as far as the
+ * registry knows), e.g. `pypi https://pypi.org/simple — connection refused, 2m ago`; "" if none.
+ */
+export function upstreamErrors(status: ReportedStatus, nowMs: number): string {
+  return Object.entries(status.upstreamHealth ?? {})
+    .filter(([, h]) => h.lastErrorAt && (!h.lastSuccessAt || h.lastErrorAt > h.lastSuccessAt))
+    .map(([name, h]) => {
+      const ago = Math.max(0, (nowMs - Date.parse(h.lastErrorAt!)) / 1000);
+      return `${name} ${h.url} — ${h.lastError}, ${formatDuration(ago)} ago`;
+    })
+    .join("; ");
+}
+
 function printStatus(status: ShownStatus): void {
   const ecosystems = Object.entries(status.ecosystems);
   const totals = status.totals;
@@ -318,6 +332,8 @@ function printStatus(status: ShownStatus): void {
   ];
   console.log("vm pkg: running");
   for (const [label, value] of rows) console.log(`  ${(label + ":").padEnd(11)} ${value}`);
+  const failing = upstreamErrors(status, Date.now());
+  if (failing) console.log(`  Upstream errors: ${failing}`);
   for (const [name, c] of ecosystems) {
     const saved = savingRatio(c);
     console.log(

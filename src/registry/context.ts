@@ -9,6 +9,7 @@ import {
   type UpstreamLimits,
   type UpstreamTimeouts,
 } from "../upstream/http_client.ts";
+import type { UpstreamHealthRecorder } from "../upstream/health.ts";
 import { MetadataCache } from "../upstream/metadata_cache.ts";
 import { VerifiedDownloads } from "../upstream/verified_download.ts";
 import type { WriteAuth } from "./auth.ts";
@@ -36,6 +37,8 @@ export interface SharedServices {
   cacheLimit: CacheLimit;
   /** host:port used in URLs when a request's Host header is unusable. */
   fallbackHost: string;
+  /** Every upstream's last success and failure (`upstreamHealth` in /-/status). */
+  health?: UpstreamHealthRecorder;
 }
 
 export interface EcosystemContext {
@@ -74,6 +77,7 @@ export function ecosystemContext(
     offline: shared.offline,
     limits: shared.limits,
     onRefused: (error) => shared.log.warn(`${name}: refused ${error.message}`),
+    health: shared.health,
   });
   const metadata = new MetadataCache(shared.kv, upstream, {
     ttlMs: shared.metadataTtlMs,

@@ -12,6 +12,7 @@ import {
   DEFAULT_TIMEOUTS,
   type UpstreamTimeouts,
 } from "../upstream/http_client.ts";
+import { UpstreamHealth } from "../upstream/health.ts";
 import { VERSION } from "../version.ts";
 import { loadOrCreateToken, WriteAuth } from "./auth.ts";
 import {
@@ -169,6 +170,12 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   const maxStaleSeconds = options.metadataMaxStaleSeconds ?? DEFAULT_METADATA_MAX_STALE_SECONDS;
 
   let port = options.port ?? DEFAULT_PORT;
+  // Every ecosystem's upstream URLs by name: /-/status `upstreams`, and whose health is kept.
+  const upstreams: Record<string, string> = Object.assign(
+    {},
+    ...ecosystems.map((ecosystem) => upstreamUrls(ecosystem, options.upstreams)),
+  );
+  const health = new UpstreamHealth(upstreams, clock);
   const shared: SharedServices = {
     kv,
     blobs,
@@ -186,6 +193,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     },
     auth,
     cacheLimit,
+    health,
     get fallbackHost() {
       return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
     },
@@ -197,7 +205,6 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     return { ecosystem, urls, ctx, service: ecosystem.create(ctx, urls) };
   });
   await Promise.all(running.map(({ service }) => service.init?.()));
-  const upstreams = Object.assign({}, ...running.map(({ urls }) => urls));
   let url = "";
 
   const status = async (): Promise<RegistryStatus> => {
@@ -213,6 +220,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       totals: { ...totals, savingRatio: savingRatio(totals) },
       freshness: { ttlSeconds, maxStaleSeconds, offline: shared.offline },
       upstreams,
+      upstreamHealth: health.snapshot(),
       connections: gate.figures(),
       ecosystems: Object.fromEntries(
         await Promise.all(running.map(async ({ ecosystem, ctx, service }) => {

@@ -29,7 +29,12 @@ export interface ServerRouteDeps {
 }
 
 /** The fields of the status only the host itself (loopback) and holders of the token get. */
-const PRIVATE_FIELDS: readonly PrivateStatusField[] = ["pid", "dataDir", "upstreams"];
+const PRIVATE_FIELDS: readonly PrivateStatusField[] = [
+  "pid",
+  "dataDir",
+  "upstreams",
+  "upstreamHealth",
+];
 
 export function serverRoutes(deps: ServerRouteDeps): Route[] {
   const { auth } = deps;

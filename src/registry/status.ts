@@ -2,6 +2,7 @@
 import type { CacheUsage } from "../store/cache_limit.ts";
 import type { ConnectionFigures } from "./listener.ts";
 import type { EcosystemCounters } from "./counters.ts";
+import type { UpstreamHealthFigures } from "../upstream/health.ts";
 
 export interface RegistryStatus {
   version: string;
@@ -17,6 +18,11 @@ export interface RegistryStatus {
   freshness: { ttlSeconds: number; maxStaleSeconds: number; offline: boolean };
   /** Where each ecosystem's documents and files come from. */
   upstreams: Record<string, string>;
+  /**
+   * Per upstream (same names): its URL, when it last answered (any status below 500) and when and
+   * how it last failed (network, timeout, 5xx, refused redirect or body). Absent from older servers.
+   */
+  upstreamHealth?: Record<string, UpstreamHealthFigures>;
   /** Client connections (absent from a server older than the connection cap). */
   connections?: ConnectionFigures;
   ecosystems: Record<
@@ -34,7 +40,7 @@ export interface RegistryStatus {
 }
 
 /** The fields of the status only the host itself (loopback) and holders of the token get. */
-export type PrivateStatusField = "pid" | "dataDir" | "upstreams";
+export type PrivateStatusField = "pid" | "dataDir" | "upstreams" | "upstreamHealth";
 
 /**
  * What /-/status answers: all of RegistryStatus to the host and the token; any other client (a VM

@@ -4,6 +4,7 @@
 // (redirects included), and no body is read past its limit, decompressed or not.
 import { VERSION } from "../version.ts";
 import { OfflineError, UpstreamRefusedError, UpstreamUnavailableError } from "./errors.ts";
+import type { UpstreamHealthRecorder } from "./health.ts";
 import { shortUrl, UpstreamOrigins } from "./origins.ts";
 
 /** The counts this client keeps about the traffic it sends upstream. */
@@ -84,6 +85,8 @@ export interface UpstreamClientOptions {
   limits?: UpstreamLimits;
   /** Told of every URL, redirect or body refused (the server logs it). */
   onRefused?(error: UpstreamRefusedError): void;
+  /** Told of every answer and every transport or HTTP failure (the upstreams' health). */
+  health?: UpstreamHealthRecorder;
 }
 
 export class UpstreamClient {
@@ -94,6 +97,7 @@ export class UpstreamClient {
   refusals = 0;
   readonly #timeouts: UpstreamTimeouts;
   readonly #onRefused: (error: UpstreamRefusedError) => void;
+  readonly #health: UpstreamHealthRecorder | undefined;
 
   constructor(private readonly stats: UpstreamCounters, options: UpstreamClientOptions) {
     this.origins = new UpstreamOrigins(options.upstreams);
@@ -101,6 +105,7 @@ export class UpstreamClient {
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.#timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
     this.#onRefused = options.onRefused ?? (() => {});
+    this.#health = options.health;
   }
 
   /**
@@ -167,13 +172,21 @@ export class UpstreamClient {
       }
     } catch (error) {
       if (error instanceof UpstreamRefusedError) throw error;
-      const reason = controller.signal.aborted || init.signal?.aborted
+      // A client that went away aborts its request: that says nothing about the upstream.
+      if (init.signal?.aborted && !controller.signal.aborted) {
+        throw new UpstreamUnavailableError(current, "no response in time");
+      }
+      const reason = controller.signal.aborted
         ? "no response in time"
         : describeNetworkError(error);
+      this.#health?.failed(current, reason);
       throw new UpstreamUnavailableError(current, reason);
     } finally {
       clearTimeout(headerTimer);
     }
+    // A 404 is an answer (the upstream works); a 5xx is the upstream failing.
+    if (response.status >= 500) this.#health?.failed(current, `answered ${response.status}`);
+    else this.#health?.succeeded(current);
     const body = response.body ?? new ReadableStream({ start: (c) => c.close() });
     // The Content-Length bounds what is read unless fetch decompresses the body (it is then the
     // compressed size only); the limit bounds it either way.
@@ -240,6 +253,7 @@ export class UpstreamClient {
     const error = new UpstreamRefusedError(url, reason);
     this.refusals++;
     this.#onRefused(error);
+    this.#health?.failed(url, reason);
     return error;
   }
 
@@ -258,6 +272,7 @@ export class UpstreamClient {
     const stats = this.stats;
     const idleMs = this.#timeouts.idleMs;
     const refuse = (reason: string) => this.refuse(url, reason);
+    const health = this.#health;
     let received = 0;
     let stalled = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -280,15 +295,11 @@ export class UpstreamClient {
         try {
           chunk = await armed(reader.read());
         } catch (error) {
-          await stop(
-            out,
-            new UpstreamUnavailableError(
-              url,
-              stalled
-                ? `no data for ${idleMs / 1000}s`
-                : `transfer failed: ${describeNetworkError(error)}`,
-            ),
-          );
+          const reason = stalled
+            ? `no data for ${idleMs / 1000}s`
+            : `transfer failed: ${describeNetworkError(error)}`;
+          health?.failed(url, reason);
+          await stop(out, new UpstreamUnavailableError(url, reason));
           return;
         }
         if (chunk.done) {

@@ -297,11 +297,13 @@ Deno.test({
         assert.equal(fromHost.dataDir, server.dataDir);
         assert.equal(fromHost.pid, server.pid);
         assert.equal(fromHost.upstreams.npm, upstream.url);
+        assert.ok(fromHost.upstreamHealth?.npm.lastSuccessAt, "the npm upstream answered");
 
         const fromOutside = await statusOf(outside);
         assert.equal(fromOutside.dataDir, undefined);
         assert.equal(fromOutside.pid, undefined);
         assert.equal(fromOutside.upstreams, undefined);
+        assert.equal(fromOutside.upstreamHealth, undefined, "URLs and errors stay private");
         // The figures stay.
         assert.equal(fromOutside.totals.requests, fromHost.totals.requests);
         assert.equal(fromOutside.ecosystems.npm.documents, 1);

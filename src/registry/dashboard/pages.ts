@@ -90,16 +90,21 @@ export function overviewPage({ status, clients, now, hours }: OverviewData): Htm
           <tr>
             <th>name</th>
             <th>URL</th>
+            <th>last success</th>
+            <th>last error</th>
           </tr>
         </thead>
-        <tbody>${Object.entries(status.upstreams).map(([name, url]) =>
-          html`
+        <tbody>${Object.entries(status.upstreams).map(([name, url]) => {
+          const health = status.upstreamHealth?.[name];
+          return html`
             <tr>
               <td>${name}</td>
               <td>${url}</td>
+              <td>${health?.lastSuccessAt ?? "-"}</td>
+              <td>${health?.lastErrorAt ? `${health.lastErrorAt}: ${health.lastError}` : "-"}</td>
             </tr>
-          `
-        )}</tbody>
+          `;
+        })}</tbody>
       </table>
     `
     : "";

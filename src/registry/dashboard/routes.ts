@@ -56,7 +56,12 @@ export interface DashboardDeps {
   url(): string;
 }
 
-const PRIVATE_FIELDS: readonly PrivateStatusField[] = ["pid", "dataDir", "upstreams"];
+const PRIVATE_FIELDS: readonly PrivateStatusField[] = [
+  "pid",
+  "dataDir",
+  "upstreams",
+  "upstreamHealth",
+];
 
 export interface Dashboard {
   routes: Route[];
