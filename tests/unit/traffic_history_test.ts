@@ -63,7 +63,7 @@ Deno.test("the chart draws a bar per hour of the last three days, titles as text
   assert.equal(chart.match(/class="bar-requests"/g)?.length, 3);
   assert.equal(chart.match(/class="bar-saved"/g)?.length, 3);
   assert.match(chart, /<title>2026-12-01T11:00Z: 10 requests<\/title>/);
-  assert.match(chart, /1\.0 KiB saved/);
+  assert.match(chart, /1\.0 KB saved/);
   assert.doesNotMatch(chart, /style=/); // colours come from the stylesheet (CSP)
   assert.match(String(trafficChart([], now)), /second hour/);
 });
