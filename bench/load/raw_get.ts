@@ -1,6 +1,7 @@
 // One HTTP/1.1 GET over a plain TCP connection, returning the body exactly as the server sent it.
 // `fetch` undoes Content-Encoding, but the static copies for nginx must be the served bytes
 // (the gzip stream itself), and the warm-up must see which encoding the server chose.
+import { concatBytes } from "../../src/host/bytes.ts";
 
 export interface RawResponse {
   status: number;
@@ -50,13 +51,7 @@ async function readToEnd(connection: Deno.Conn): Promise<Uint8Array> {
     chunks.push(buffer.slice(0, n));
     total += n;
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 function parseResponse(raw: Uint8Array, url: string): RawResponse {

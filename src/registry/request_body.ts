@@ -1,5 +1,6 @@
 // Reading upload bodies with a hard size limit, and the error type publish handlers throw for
 // bad input: a clear 4xx, never a crash or a stored file.
+import { concatBytes } from "../host/bytes.ts";
 
 /** Uploads larger than this are refused with 413 (crates.io allows 10 MB, PyPI 100 MB). */
 export const MAX_UPLOAD_BYTES = 128 * 1024 * 1024;
@@ -46,13 +47,7 @@ export async function readLimitedBody(
   } finally {
     reader.releaseLock();
   }
-  const body = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
+  return concatBytes(chunks);
 }
 
 /** Parses a JSON request body, or throws a 400 naming what was expected. */

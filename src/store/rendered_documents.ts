@@ -15,6 +15,7 @@
 // and those for bases no longer kept (renderings left by older versions, or another port), and
 // `evictOldest` makes room under max_cache_size; the next request renders again. Their bytes
 // count in the cache's usage.
+import { concatBytes } from "../host/bytes.ts";
 import { join } from "node:path";
 import { type BlobStore, DIRECTORY_MODE, FILE_MODE } from "./blob_store.ts";
 import { sha256Hex } from "./hashing.ts";
@@ -434,7 +435,7 @@ function replacingStream(
           controller.close();
           return;
         }
-        const data = concat([carry, buffer.subarray(0, n)]);
+        const data = concatBytes([carry, buffer.subarray(0, n)]);
         const pieces: Uint8Array[] = [];
         let position = 0;
         for (let at = indexOf(data, position); at >= 0; at = indexOf(data, position)) {
@@ -444,7 +445,7 @@ function replacingStream(
         const keep = Math.max(position, data.byteLength - (PLACEHOLDER_BYTES.byteLength - 1));
         pieces.push(data.subarray(position, keep));
         carry = data.slice(keep);
-        const out = concat(pieces);
+        const out = concatBytes(pieces);
         onBytes(out.byteLength);
         controller.enqueue(out);
       } catch (error) {
@@ -475,14 +476,4 @@ function indexOf(data: Uint8Array, from: number): number {
     if (matches) return at;
   }
   return -1;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
 }

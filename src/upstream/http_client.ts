@@ -2,6 +2,7 @@
 // (upstreamRequests, upstreamBytes), timeouts, error classification and the rules for hostile
 // upstreams live in one place: only the configured upstreams' origins are ever contacted
 // (redirects included), and no body is read past its limit, decompressed or not.
+import { concatBytes } from "../host/bytes.ts";
 import { VERSION } from "../version.ts";
 import { OfflineError, UpstreamRefusedError, UpstreamUnavailableError } from "./errors.ts";
 import type { UpstreamHealthRecorder } from "./health.ts";
@@ -235,13 +236,7 @@ export class UpstreamClient {
       throw new UpstreamUnavailableError(url, `transfer failed: ${describeNetworkError(error)}`);
     }
     blocks.push(block.subarray(0, used));
-    const out = new Uint8Array(blocks.reduce((sum, each) => sum + each.byteLength, 0));
-    let offset = 0;
-    for (const each of blocks) {
-      out.set(each, offset);
-      offset += each.byteLength;
-    }
-    return out;
+    return concatBytes(blocks);
   }
 
   #outside(): string {

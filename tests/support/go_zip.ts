@@ -1,6 +1,7 @@
 // Builds zip archives in tests, honest or hostile: module zips for a stand-in Go proxy, and zips
 // that lie about sizes, overlap, or carry names a module zip must not have.
 import { crc32 } from "node:zlib";
+import { concatBytes } from "../../src/host/bytes.ts";
 
 export interface ZipEntrySpec {
   name: string;
@@ -50,7 +51,7 @@ export async function buildZip(
       }
     }
   }
-  const directory = concat(centrals);
+  const directory = concatBytes(centrals);
   const end = new Uint8Array(22);
   const view = new DataView(end.buffer);
   view.setUint32(0, 0x06054b50, true);
@@ -58,7 +59,7 @@ export async function buildZip(
   view.setUint16(10, options.declaredEntries ?? centrals.length, true);
   view.setUint32(12, directory.byteLength, true);
   view.setUint32(16, offset, true);
-  return concat([...locals, directory, end]);
+  return concatBytes([...locals, directory, end]);
 }
 
 interface HeaderFields {
@@ -106,14 +107,4 @@ async function deflateRaw(data: Uint8Array): Promise<Uint8Array> {
     new CompressionStream("deflate-raw"),
   );
   return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
 }

@@ -4,6 +4,7 @@
 // request is recorded, and so is every body byte the peer accepted. Endless bodies end when the
 // peer stops reading or the stand-in closes (and at `cap`, so a registry without limits finishes).
 import { createGzip } from "node:zlib";
+import { concatBytes } from "../../src/host/bytes.ts";
 import { createHash } from "node:crypto";
 
 export interface HostileResponse {
@@ -122,13 +123,7 @@ export async function gzipBomb(prefix: string, inflated: number, suffix: string)
   }
   gzip.end(new TextEncoder().encode(suffix));
   await ended;
-  const bytes = new Uint8Array(out.reduce((sum, chunk) => sum + chunk.byteLength, 0));
-  let offset = 0;
-  for (const chunk of out) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return concatBytes(out);
 }
 
 export const sha256Hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
