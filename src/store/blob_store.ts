@@ -9,6 +9,7 @@
 // blob was stored again (renamed over an existing copy) recently or since the deletion pass
 // began: the writer's record may not be in the snapshot yet. Files and directories are the
 // owner's only (0600, 0700): private packages live here.
+import { KeyedLock } from "./keyed_lock.ts";
 import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { sha256Hex } from "./hashing.ts";
@@ -62,7 +63,7 @@ export class BlobStore {
   /** Digest → when (performance.now()) its bytes were last stored over an existing copy. */
   readonly #restored = new Map<string, number>();
   /** Per digest: commit and remove never interleave. */
-  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #locks = new KeyedLock();
   /** Walked from disk once at init, then kept up to date as blobs are added. */
   #usage = { bytes: 0, blobs: 0 };
   /** Prefix directories known to exist, so a commit does not mkdir every time. */
@@ -152,12 +153,7 @@ export class BlobStore {
 
   /** Runs `fn` while no commit or removal of the same digest runs. */
   #locked<T>(sha256: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(sha256) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(fn);
-    this.#locks.set(sha256, next);
-    return next.finally(() => {
-      if (this.#locks.get(sha256) === next) this.#locks.delete(sha256);
-    });
+    return this.#locks.run(sha256, fn);
   }
 
   /** Bytes free for new files on the store's filesystem; undefined when it cannot tell. */

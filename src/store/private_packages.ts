@@ -17,6 +17,7 @@
 // under the spelling it was created with, and changes are serialized per key, so two spellings
 // can never become two packages. Records stay where they were written (no migration); two
 // records of one key left by an older version each stay reachable by their own spelling.
+import { KeyedLock } from "./keyed_lock.ts";
 import type { BlobStore } from "./blob_store.ts";
 
 export interface PrivateFile {
@@ -84,7 +85,7 @@ export class PrivatePackages {
   /** `sameName` key → the stored name that spelling finds. */
   readonly #byKey = new Map<string, string>();
   /** One change at a time per name key in this process; the versionstamp guards the rest. */
-  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #locks = new KeyedLock();
 
   constructor(
     private readonly kv: Deno.Kv,
@@ -185,16 +186,11 @@ export class PrivatePackages {
    * spelling changes the package its key already has; a new package is stored as spelled here.
    */
   change(name: string, mutate: Mutation): Promise<PackageState | undefined> {
-    const lock = this.sameName(name);
-    const previous = this.#locks.get(lock) ?? Promise.resolve();
     // The stored name is looked up under the lock: a change just before may have created it.
-    const next = previous.catch(() => {}).then(() =>
-      this.#changeNow(this.storedName(name) ?? name, mutate)
+    return this.#locks.run(
+      this.sameName(name),
+      () => this.#changeNow(this.storedName(name) ?? name, mutate),
     );
-    this.#locks.set(lock, next);
-    return next.finally(() => {
-      if (this.#locks.get(lock) === next) this.#locks.delete(lock);
-    });
   }
 
   async #changeNow(name: string, mutate: Mutation): Promise<PackageState | undefined> {

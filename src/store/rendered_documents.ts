@@ -15,6 +15,7 @@
 // and those for bases no longer kept (renderings left by older versions, or another port), and
 // `evictOldest` makes room under max_cache_size; the next request renders again. Their bytes
 // count in the cache's usage.
+import { KeyedLock } from "./keyed_lock.ts";
 import { concatBytes } from "../host/bytes.ts";
 import { join } from "node:path";
 import { type BlobStore, DIRECTORY_MODE, FILE_MODE } from "./blob_store.ts";
@@ -90,7 +91,7 @@ export class RenderedDocuments {
   /** Bytes and files under `dir`, walked at init and kept up to date. */
   #usage = { bytes: 0, files: 0 };
   /** Per path: a write and a removal of one rendering never interleave (usage stays exact). */
-  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #locks = new KeyedLock();
 
   constructor(
     private readonly dir: string,
@@ -358,12 +359,7 @@ export class RenderedDocuments {
   }
 
   #locked<T>(path: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(path) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(fn);
-    this.#locks.set(path, next);
-    return next.finally(() => {
-      if (this.#locks.get(path) === next) this.#locks.delete(path);
-    });
+    return this.#locks.run(path, fn);
   }
 
   /** Every rendering on disk. */
