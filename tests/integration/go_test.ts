@@ -2,7 +2,7 @@
 // (proxy.golang.org, which also passes the checksum database through).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runVm } from "../support/cli.ts";
+import { freePort, runVm } from "../support/cli.ts";
 import { hasProgram, runProcess } from "../support/process.ts";
 import { readBody, tempFiles, type TestRegistry, withRegistry } from "../support/registry.ts";
 import { GO_MOD, MAIN_GO } from "../support/go_project.ts";
@@ -102,6 +102,64 @@ Deno.test({
         assert.deepEqual(await tempFiles(registry.dataDir), []);
       });
     } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "`vm pkg start` in the background, days later: a new module cache waits for no upstream",
+  ignore: goMissing,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "vm-go-days-" });
+    const env = {
+      VM_PKG_DATA: join(dir, "data"),
+      VM_PKG_CONFIG: join(dir, "pkg.yaml"),
+      VM_PKG_TEST_CLOCK: "1",
+    };
+    const vm = async (...args: string[]) => {
+      const result = await runVm(args, env);
+      assert.equal(result.code, 0, `vm ${args.join(" ")}: ${result.stderr}`);
+    };
+    const port = freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const status = async () =>
+      (await (await fetch(`${url}/-/status`)).json()).ecosystems.go as {
+        upstreamRequests: number;
+        backgroundRequests: number;
+      };
+    try {
+      await Deno.writeTextFile(join(dir, "pkg.yaml"), `port: ${port}\n`);
+      await vm("pkg", "start", "--no-config", "--no-bridge");
+      const project = join(dir, "project");
+      await Deno.mkdir(project);
+      await Deno.writeTextFile(join(project, "go.mod"), GO_MOD);
+      await Deno.writeTextFile(join(project, "main.go"), MAIN_GO);
+      const gocache = join(dir, "gocache");
+      const first = await freshRun(project, join(dir, "gopath1"), `${url}/go`, gocache);
+      const cold = await status();
+
+      // Two days pass: every version list, lookup and tile is past its TTL (5 minutes), within
+      // metadata_max_stale (3 days). A new VM's go command gets them from the cache at once.
+      const token = (await Deno.readTextFile(join(dir, "data", "token"))).trim();
+      const moved = await fetch(`${url}/-/test/clock`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}` },
+        body: JSON.stringify({ advanceSeconds: 2 * 86400 }),
+      });
+      assert.equal(moved.status, 200, await moved.text());
+      const later = await freshRun(project, join(dir, "gopath2"), `${url}/go`, gocache);
+      assert.equal(later, first);
+      const warm = await status();
+      const waitedFor = (counters: typeof cold) =>
+        counters.upstreamRequests - counters.backgroundRequests;
+      assert.equal(waitedFor(warm), waitedFor(cold), "no upstream request on the client's path");
+      console.log(
+        `go two days later: ${waitedFor(warm) - waitedFor(cold)} upstream requests waited for, ` +
+          `${warm.backgroundRequests - cold.backgroundRequests} background refreshes`,
+      );
+    } finally {
+      await runVm(["pkg", "stop"], env);
       await Deno.remove(dir, { recursive: true });
     }
   },
